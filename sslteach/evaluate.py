@@ -1,0 +1,181 @@
+"""Evaluation on frozen features: weighted kNN and a linear probe, plus a command line.
+
+    python -m sslteach.evaluate checkpoints/rotation.pt
+
+prints one JSON line: method, profile, images seen, seconds of pretraining, kNN accuracy,
+linear-probe accuracy and which test split was used. The encoder is never updated here; only
+the probe's own weights are fitted.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+import torch
+import torch.nn.functional as F
+
+from .augment import to_float
+
+
+@torch.no_grad()
+def extract_features(encoder, images: torch.Tensor, block: int | None = None, grid: int = 2, batch_size: int = 1024):
+    """Features of ``images`` from a frozen encoder.
+
+    Parameters
+    ----------
+    encoder : sslteach.encoders.Encoder
+        Used in eval mode (BatchNorm uses its running statistics).
+    images : (N, 3, H, W) uint8 tensor
+        On any device; batches are moved to the encoder's device.
+    block : int, optional
+        None: the encoder's pooled output (N, D). An index i: the output of stage i, average-pooled
+        to a ``grid`` x ``grid`` map and flattened, (N, C_i * grid * grid), so early stages keep
+        some layout and every stage gives a vector of manageable size.
+
+    Returns
+    -------
+    (N, D) float32 tensor on the encoder's device.
+    """
+    encoder.eval()
+    device = next(encoder.parameters()).device
+    out = []
+    for batch in images.split(batch_size):
+        x = to_float(batch.to(device)).contiguous(memory_format=torch.channels_last)
+        if block is None:
+            out.append(encoder(x).float())
+        else:
+            h = encoder.forward_blocks(x)[block]
+            out.append(F.adaptive_avg_pool2d(h, grid).flatten(1).float())
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def knn_predict(train_features, train_labels, test_features, num_classes: int, k: int = 200, temperature: float = 0.1, chunk: int = 1024):
+    """Weighted kNN vote (Wu et al. 2018): each of the k nearest training features (cosine
+    similarity s) votes for its class with weight exp(s / temperature).
+
+    train_features (N, D), train_labels (N,), test_features (M, D) -> predicted labels (M,).
+    """
+    train = F.normalize(train_features, dim=1)
+    k = min(k, len(train))
+    predictions = []
+    for query in F.normalize(test_features, dim=1).split(chunk):
+        similarity = query @ train.T  # (m, N)
+        top_sim, top_idx = similarity.topk(k, dim=1)  # (m, k)
+        weights = (top_sim / temperature).exp()
+        votes = torch.zeros(len(query), num_classes, device=query.device)
+        votes.scatter_add_(1, train_labels[top_idx], weights)  # (m, C)
+        predictions.append(votes.argmax(dim=1))
+    return torch.cat(predictions)
+
+
+WEIGHT_DECAYS = (1e-3, 1e-2, 1e-1, 1.0)
+
+
+def fit_linear_probe(features, labels, num_classes: int, weight_decay: float | None = None, max_iter: int = 50):
+    """Multinomial logistic regression on standardised features, fitted by full-batch L-BFGS.
+
+    Minimises mean cross-entropy + weight_decay / 2 * ||W||^2 (the same objective as
+    scikit-learn's LogisticRegression with C = 1 / (N * weight_decay)). With ``weight_decay``
+    None it is chosen from ``WEIGHT_DECAYS`` on a validation fifth of the training features:
+    high-dimensional features from few images overfit without it, and a fixed value would
+    favour some encoders over others.
+
+    features (N, D), labels (N,) -> a function mapping (M, D) features to (M, C) logits.
+    """
+    if weight_decay is None:
+        weight_decay = choose_weight_decay(features, labels, num_classes, max_iter)
+    mean, std = features.mean(0), features.std(0) + 1e-6
+    x = (features - mean) / std
+    weight = torch.zeros(features.shape[1], num_classes, device=x.device, requires_grad=True)
+    bias = torch.zeros(num_classes, device=x.device, requires_grad=True)
+    optimizer = torch.optim.LBFGS([weight, bias], lr=1, max_iter=max_iter, history_size=10, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        loss = F.cross_entropy(x @ weight + bias, labels) + weight_decay / 2 * weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        optimizer.step(closure)
+    weight, bias = weight.detach(), bias.detach()
+    return lambda f: ((f - mean) / std) @ weight + bias
+
+
+def choose_weight_decay(features, labels, num_classes: int, max_iter: int = 50) -> float:
+    """The value of ``WEIGHT_DECAYS`` whose probe does best on every fifth training feature."""
+    is_val = torch.arange(len(features), device=features.device) % 5 == 0
+    scores = []
+    for weight_decay in WEIGHT_DECAYS:
+        probe = fit_linear_probe(features[~is_val], labels[~is_val], num_classes, weight_decay, max_iter)
+        scores.append(accuracy(probe(features[is_val]).argmax(1), labels[is_val]))
+    return WEIGHT_DECAYS[max(range(len(scores)), key=scores.__getitem__)]
+
+
+def accuracy(predictions, labels) -> float:
+    return (predictions == labels).float().mean().item()
+
+
+def evaluate_features(train_features, train_labels, test_features, test_labels, num_classes: int, k: int = 200, temperature: float = 0.1):
+    """kNN and linear-probe accuracy of one set of features: {"knn": float, "linear_probe": float}."""
+    knn = knn_predict(train_features, train_labels, test_features, num_classes, k, temperature)
+    probe = fit_linear_probe(train_features, train_labels, num_classes)
+    return {
+        "knn": accuracy(knn, test_labels),
+        "linear_probe": accuracy(probe(test_features).argmax(1), test_labels),
+    }
+
+
+def evaluate_encoder(encoder, train_set, test_set, profile, block: int | None = None):
+    """The course's protocol: frozen features, kNN and linear probe, on the held-out split.
+
+    ``train_set`` and ``test_set`` are ``ImageSet``s; the profile says how many images of each
+    to use (``probe_train_images``, ``test_images``; 0 = all).
+    """
+    device = next(encoder.parameters()).device
+    n_train = profile.probe_train_images or len(train_set.images)
+    n_test = profile.test_images or len(test_set.images)
+    train_x, train_y = train_set.images[:n_train], train_set.labels[:n_train].to(device)
+    test_x, test_y = test_set.images[:n_test], test_set.labels[:n_test].to(device)
+    train_f = extract_features(encoder, train_x, block)
+    test_f = extract_features(encoder, test_x, block)
+    scores = evaluate_features(train_f, train_y, test_f, test_y, len(train_set.classes), profile.knn_k, profile.knn_temperature)
+    return {**scores, "train_images": n_train, "test_images": n_test}
+
+
+def main(argv=None):
+    from .data import load_cifar10
+    from .checkpoint import load_checkpoint
+    from .device import pick_device, seed_everything
+    from .profiles import get_profile
+    from .train import encoder_from_checkpoint
+
+    parser = argparse.ArgumentParser(prog="python -m sslteach.evaluate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("checkpoint")
+    parser.add_argument("--device", default=None)
+    args = parser.parse_args(argv)
+
+    seed_everything(0)
+    device = pick_device(args.device)
+    checkpoint = load_checkpoint(args.checkpoint)
+    profile = get_profile(checkpoint["profile"])
+    encoder = encoder_from_checkpoint(checkpoint, device)
+    train_set, test_set = load_cifar10("train"), load_cifar10("test")
+    scores = evaluate_encoder(encoder, train_set, test_set, profile)
+    history = checkpoint["history"]
+    print(json.dumps({
+        "method": checkpoint["method"],
+        "profile": checkpoint["profile"],
+        "images_seen": history["images_seen"],
+        "seconds": round(history["seconds"], 1),
+        "knn_accuracy": round(scores["knn"], 4),
+        "linear_probe_accuracy": round(scores["linear_probe"], 4),
+        "probe_train_images": scores["train_images"],
+        "test_images": scores["test_images"],
+        "test_split": test_set.provenance.get("test_split", "unknown"),
+    }))
+
+
+if __name__ == "__main__":
+    main()
