@@ -36,17 +36,30 @@ def extract_features(encoder, images: torch.Tensor, block: int | None = None, gr
     -------
     (N, D) float32 tensor on the encoder's device.
     """
+    if block is not None:
+        return extract_block_features(encoder, images, grid, batch_size)[block]
     encoder.eval()
     device = next(encoder.parameters()).device
     out = []
     for batch in images.split(batch_size):
         x = to_float(batch.to(device)).contiguous(memory_format=torch.channels_last)
-        if block is None:
-            out.append(encoder(x).float())
-        else:
-            h = encoder.forward_blocks(x)[block]
-            out.append(F.adaptive_avg_pool2d(h, grid).flatten(1).float())
+        out.append(encoder(x).float())
     return torch.cat(out)
+
+
+@torch.no_grad()
+def extract_block_features(encoder, images: torch.Tensor, grid: int = 2, batch_size: int = 1024) -> list[torch.Tensor]:
+    """Features of every stage in one pass: a list of (N, C_i * grid * grid) tensors.
+
+    Same pooling as ``extract_features(..., block=i)``, without running the encoder once per stage.
+    """
+    encoder.eval()
+    device = next(encoder.parameters()).device
+    per_batch = []  # per_batch[b][i]: stage i's features of batch b
+    for batch in images.split(batch_size):
+        x = to_float(batch.to(device)).contiguous(memory_format=torch.channels_last)
+        per_batch.append([F.adaptive_avg_pool2d(h, grid).flatten(1).float() for h in encoder.forward_blocks(x)])
+    return [torch.cat(stage) for stage in zip(*per_batch)]
 
 
 @torch.no_grad()
@@ -142,6 +155,20 @@ def evaluate_encoder(encoder, train_set, test_set, profile, block: int | None = 
     test_f = extract_features(encoder, test_x, block)
     scores = evaluate_features(train_f, train_y, test_f, test_y, len(train_set.classes), profile.knn_k, profile.knn_temperature)
     return {**scores, "train_images": n_train, "test_images": n_test}
+
+
+def evaluate_blocks(encoder, train_set, test_set, profile) -> list[dict]:
+    """``evaluate_encoder`` for every stage of the encoder (2x2-pooled maps), one dict per stage."""
+    device = next(encoder.parameters()).device
+    n_train = profile.probe_train_images or len(train_set.images)
+    n_test = profile.test_images or len(test_set.images)
+    train_y, test_y = train_set.labels[:n_train].to(device), test_set.labels[:n_test].to(device)
+    train_blocks = extract_block_features(encoder, train_set.images[:n_train])
+    test_blocks = extract_block_features(encoder, test_set.images[:n_test])
+    return [
+        evaluate_features(train_f, train_y, test_f, test_y, len(train_set.classes), profile.knn_k, profile.knn_temperature)
+        for train_f, test_f in zip(train_blocks, test_blocks)
+    ]
 
 
 def main(argv=None):

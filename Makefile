@@ -1,0 +1,44 @@
+# Two commands do all the set-up on a fresh machine:
+#   make lab    create .venv, install, prepare CIFAR-10, open JupyterLab on lectures/
+#   make test   the same set-up, then the unit tests and the notebook regression tests
+# CIFAR-10 comes from $SSLTEACH_CIFAR10_SOURCE when set (a local archive or folder), else it
+# is downloaded from the official site. Prepared data goes to $SSLTEACH_DATA (default data/).
+
+PYTHON_BOOTSTRAP ?= python3
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+LAB_IP ?= 127.0.0.1
+LAB_PORT ?= 8888
+
+.PHONY: setup data lab test unit notebooks bench clean-venv
+
+# Reinstall whenever pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml
+	test -x $(PYTHON) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	$(PYTHON) -m pip install --quiet -e '.[test]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+data: setup
+	$(PYTHON) data_scripts/get_cifar10.py
+
+lab: setup
+	@$(PYTHON) data_scripts/get_cifar10.py || echo "*** CIFAR-10 is not prepared; the lectures fall back to the offline photographs (see README: 'When something fails')."
+	$(VENV)/bin/jupyter lab --notebook-dir=lectures --ServerApp.ip=$(LAB_IP) --ServerApp.port=$(LAB_PORT)
+
+unit: data
+	$(PYTHON) -m pytest tests
+
+notebooks: data
+	$(PYTHON) -m pytest --nbval-lax --nbval-current-env lectures
+
+test: data
+	$(PYTHON) -m pytest tests lectures --nbval-lax --nbval-current-env
+
+bench: data
+	$(PYTHON) benchmarks/bench_core.py
+
+clean-venv:
+	rm -rf $(VENV)

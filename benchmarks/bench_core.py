@@ -1,0 +1,619 @@
+"""How fast does this machine run the course's hot paths?
+
+    python benchmarks/bench_core.py [--device cpu|cuda] [--quick] [--json OUT] [--lectures]
+
+One run measures, in order:
+
+1. Peak matmul rate: the fp32 matrix-multiply rate the hardware reaches, the yardstick for
+   everything else. On a CPU through two routes, ``torch.matmul`` (MKL) and the same product as a
+   1x1 convolution in channels-last layout (oneDNN); on CUDA ``torch.matmul`` in fp32 (TF32 off)
+   and in bf16.
+2. Augmentation throughput of SimCLR's recipe: the batched, on-device version in
+   ``sslteach.augment`` against the usual per-image torchvision pipeline on PIL images in a
+   DataLoader with one worker per core.
+3. Training-step throughput of the class profile (augment, forward, backward, SGD step) in
+   images per second through the encoder, with the FLOPs of one step counted by
+   ``torch.utils.flop_counter.FlopCounterMode`` to give achieved GFLOP/s and the fraction of the
+   peak matmul rate. Variants show what each lever buys: channels-last layout, threads, and
+   batched augmentation instead of a DataLoader.
+4. With ``--lectures``: each lecture notebook executed in the class profile, with its kernel's
+   peak resident memory and its wall time.
+
+See benchmarks/README.md for what the numbers mean and the figures measured on the course's
+reference machine.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+import torchvision.transforms as T
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.flop_counter import FlopCounterMode
+from torchvision.transforms.functional import to_pil_image
+
+from sslteach.augment import random_crop_flip, simclr_augment, to_float
+from sslteach.data import load_images
+from sslteach.encoders import build_encoder
+from sslteach.profiles import CLASS, FULL, Profile
+from sslteach.rotation import rotate_batch, rotation_loss
+from sslteach.train import Classifier
+
+REPO = Path(__file__).resolve().parent.parent
+LECTURE_MEMORY_LIMIT_MB = 4096  # every lecture must run in 4 GiB in the class profile
+AUGMENT_BATCH = 512
+
+
+# --------------------------------------------------------------------------------------------
+# The machine, and how to time things on it
+# --------------------------------------------------------------------------------------------
+
+
+def cpu_model() -> str:
+    """The processor's marketing name, from /proc/cpuinfo where there is one."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def background_cpu_load() -> float:
+    """Percent of all cores busy during half a second before we start (other programs)."""
+    import psutil
+
+    return psutil.cpu_percent(interval=0.5)
+
+
+class OtherProgramsCPU:
+    """Share of the machine's CPU time that *other* programs used between start and ``percent()``.
+
+    The machine's busy time comes from /proc/stat (psutil); ours is this process plus its
+    finished children (DataLoader workers, notebook kernels) from ``getrusage``. On a shared
+    machine a benchmark that competed for the cores reports low numbers; this says so.
+    """
+
+    def __init__(self):
+        self.start = self._sample()
+
+    @staticmethod
+    def _sample():
+        import psutil
+
+        t = psutil.cpu_times()
+        ours = sum(r.ru_utime + r.ru_stime for r in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)))
+        busy = t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
+        return time.perf_counter(), busy, ours
+
+    def percent(self) -> float:
+        (wall0, busy0, ours0), (wall1, busy1, ours1) = self.start, self._sample()
+        others = max(0.0, (busy1 - busy0) - (ours1 - ours0))
+        return 100 * others / ((wall1 - wall0) * os.cpu_count())
+
+
+def machine_info(device: torch.device) -> dict:
+    info = {
+        "torch": torch.__version__,
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "cpu_model": cpu_model(),
+        "python": platform.python_version(),
+        "background_cpu_percent": background_cpu_load(),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued GPU work, so a wall-clock timer measures the work and not its launch."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def best_seconds(fn, device: torch.device, repeats: int) -> float:
+    """Run ``fn`` once to warm up, then ``repeats`` times; the fastest run, in seconds.
+
+    The minimum is the right summary for a kernel's speed: every disturbance (another process,
+    a page fault, a frequency dip) only ever adds time.
+    """
+    fn()
+    synchronize(device)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        synchronize(device)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+# --------------------------------------------------------------------------------------------
+# 1. Peak matmul rate
+# --------------------------------------------------------------------------------------------
+
+
+def matmul_gflops(n: int, device: torch.device, dtype=torch.float32, repeats: int = 3) -> float:
+    """GFLOP/s of ``torch.matmul`` on two random n x n matrices (2 n^3 FLOPs per product)."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    seconds = best_seconds(lambda: torch.matmul(a, b), device, repeats)
+    return 2 * n**3 / seconds / 1e9
+
+
+def conv1x1_gflops(pixels: int, channels: int, repeats: int = 3) -> float:
+    """GFLOP/s of a (pixels x channels) @ (channels x channels) product done as a 1x1 convolution.
+
+    A 1x1 convolution multiplies every pixel's channel vector by the same weight matrix, so with
+    the image in channels-last layout (each pixel's channels contiguous) it *is* that matrix
+    product, and PyTorch hands it to oneDNN instead of MKL. ``pixels`` must be a multiple of 64.
+    """
+    x = torch.randn(1, channels, pixels // 64, 64).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(channels, channels, 1, 1).contiguous(memory_format=torch.channels_last)
+    seconds = best_seconds(lambda: F.conv2d(x, w), torch.device("cpu"), repeats)
+    return 2 * pixels * channels**2 / seconds / 1e9
+
+
+def measure_peak(device: torch.device, quick: bool) -> dict:
+    """Each route's rate by name, and ``peak`` (fp32) and ``peak_bf16`` (CUDA) in GFLOP/s."""
+    sizes = (2048,) if quick else (2048, 4096)
+    rates = {}
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False  # true fp32, the number a CPU is held to
+        for n in (4096,) if quick else (4096, 8192):
+            rates[f"matmul fp32 {n}"] = matmul_gflops(n, device, repeats=10)
+            rates[f"matmul bf16 {n}"] = matmul_gflops(n, device, torch.bfloat16, repeats=10)
+        bf16 = max(v for k, v in rates.items() if "bf16" in k)
+        return {"rates": rates, "peak": max(v for k, v in rates.items() if "fp32" in k), "peak_bf16": bf16}
+    for n in sizes:
+        rates[f"matmul (MKL) {n}"] = matmul_gflops(n, device)
+    for pixels, channels in ((8192, 1024),) + (() if quick else ((2048, 2048), (4096, 4096))):
+        rates[f"1x1 conv (oneDNN) {pixels}x{channels}"] = conv1x1_gflops(pixels, channels)
+    return {"rates": rates, "peak": max(rates.values())}
+
+
+# --------------------------------------------------------------------------------------------
+# 2. Augmentation throughput
+# --------------------------------------------------------------------------------------------
+
+
+def index_batches(dataset_size: int, batch_size: int, n_batches: int, device, seed: int = 0):
+    """Yield ``n_batches`` index tensors of ``batch_size``, walking through reshuffled epochs."""
+    generator = torch.Generator(device).manual_seed(seed)
+    order = torch.empty(0, dtype=torch.long, device=device)
+    for _ in range(n_batches):
+        if len(order) < batch_size:
+            order = torch.cat([order, torch.randperm(dataset_size, device=device, generator=generator)])
+        yield order[:batch_size]
+        order = order[batch_size:]
+
+
+def batched_augment_rate(images: torch.Tensor, n_images: int, batch_size: int = AUGMENT_BATCH) -> float:
+    """Images/s of ``simclr_augment`` on uint8 batches indexed out of ``images`` on its device."""
+    device = images.device
+    generator = torch.Generator(device).manual_seed(0)
+    n_batches = max(1, n_images // batch_size)
+    simclr_augment(images[:batch_size], generator=generator)  # warm-up
+    synchronize(device)
+    start = time.perf_counter()
+    for index in index_batches(len(images), batch_size, n_batches, device):
+        simclr_augment(images[index], generator=generator)
+    synchronize(device)
+    return n_batches * batch_size / (time.perf_counter() - start)
+
+
+def simclr_pil_transform() -> T.Compose:
+    """SimCLR's CIFAR recipe as most code bases write it: torchvision transforms on one PIL image."""
+    return T.Compose(
+        [
+            T.RandomResizedCrop(32, scale=(0.08, 1.0)),
+            T.RandomHorizontalFlip(),
+            T.RandomApply([T.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
+            T.RandomGrayscale(p=0.2),
+            T.ToTensor(),
+        ]
+    )
+
+
+def crop_flip_pil_transform() -> T.Compose:
+    """RotNet's CIFAR recipe (random crop with 4 pixels of padding, flip) on one PIL image."""
+    return T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor()])
+
+
+class PILImages(Dataset):
+    """``length`` items cycling over a list of PIL images, each passed through ``transform``."""
+
+    def __init__(self, images: list, transform, length: int):
+        self.images, self.transform, self.length = images, transform, length
+
+    def __len__(self):
+        return self.length
+
+    def __getitem__(self, i):
+        return self.transform(self.images[i % len(self.images)])
+
+
+def to_pil_images(images: torch.Tensor, count: int) -> list:
+    """The first ``count`` images of a uint8 (N, 3, H, W) tensor as PIL images (done untimed)."""
+    return [to_pil_image(image) for image in images[:count].cpu()]
+
+
+def per_image_loader(pil_images: list, transform, n_images: int, batch_size: int) -> DataLoader:
+    """The usual input pipeline: one worker process per core, each transforming single images."""
+    return DataLoader(
+        PILImages(pil_images, transform, n_images),
+        batch_size=batch_size,
+        shuffle=True,
+        num_workers=os.cpu_count(),
+        persistent_workers=True,
+        drop_last=True,
+    )
+
+
+def warm_up(loader: DataLoader) -> None:
+    """Start the loader's workers and take one batch; the next ``iter(loader)`` starts afresh.
+
+    With persistent workers, starting a new epoch first drains the batches the workers had
+    already queued, so the timed epoch begins with no head start.
+    """
+    next(iter(loader))
+
+
+def loader_rate(loader: DataLoader) -> float:
+    """Images/s over one full epoch of a warmed-up loader."""
+    start = time.perf_counter()
+    seen = sum(len(batch) for batch in loader)
+    return seen / (time.perf_counter() - start)
+
+
+def measure_augmentation(images: torch.Tensor, n_images: int) -> dict:
+    """SimCLR augmentation, batched on the device vs per-image PIL in a DataLoader, in images/s."""
+    batched = batched_augment_rate(images, n_images)
+    pil_images = to_pil_images(images, n_images)
+    loader = per_image_loader(pil_images, simclr_pil_transform(), n_images, AUGMENT_BATCH)
+    warm_up(loader)
+    per_image = loader_rate(loader)
+    del loader  # stops its workers
+    return {"batched": batched, "per_image": per_image, "ratio": batched / per_image, "images": n_images}
+
+
+# --------------------------------------------------------------------------------------------
+# 3. Training steps
+# --------------------------------------------------------------------------------------------
+
+
+def make_model(profile: Profile, num_classes: int, device, memory_format) -> Classifier:
+    """The profile's encoder with a linear head, in ``memory_format``, as ``pretrain`` builds it."""
+    encoder = build_encoder(profile.encoder)
+    return Classifier(encoder, num_classes).to(device, memory_format=memory_format)
+
+
+def sgd_as_in_fit(model, profile: Profile) -> torch.optim.Optimizer:
+    return torch.optim.SGD(
+        model.parameters(), lr=profile.lr, momentum=0.9, nesterov=True, weight_decay=profile.weight_decay
+    )
+
+
+def rotation_loss_nchw(model, images, generator):
+    """``rotation_loss`` with the rotated batch left in plain NCHW (contiguous) layout."""
+    rotated, labels = rotate_batch(to_float(random_crop_flip(images, generator=generator)))
+    return F.cross_entropy(model(rotated.contiguous()), labels)
+
+
+def rotation_loss_preaugmented(model, floats, generator):
+    """The rotation loss on a batch a DataLoader has already cropped, flipped and made float."""
+    rotated, labels = rotate_batch(floats)
+    return F.cross_entropy(model(rotated.contiguous(memory_format=torch.channels_last)), labels)
+
+
+def simclr_supervised_loss(model, images, labels, generator):
+    """Cross-entropy on true labels after SimCLR's augmentation: the heavier augmentation's cost."""
+    x = simclr_augment(images, generator=generator).contiguous(memory_format=torch.channels_last)
+    return F.cross_entropy(model(x), labels)
+
+
+def train_step(model, optimizer, loss_fn, autocast) -> None:
+    """One step in ``fit``'s order: loss (augmentation included), zero grads, backward, update."""
+    with autocast:
+        loss = loss_fn()
+    if isinstance(loss, tuple):  # sslteach losses also return a metrics dict
+        loss = loss[0]
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
+def count_step_flops(step) -> int:
+    """Forward + backward FLOPs of one call of ``step`` (convolutions and matrix products)."""
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return counter.get_total_flops()
+
+
+def time_steps(step, n_steps: int, device, warmup: int = 2) -> float:
+    """Seconds per call of ``step``, averaged over ``n_steps`` after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        step()
+    synchronize(device)
+    start = time.perf_counter()
+    for _ in range(n_steps):
+        step()
+    synchronize(device)
+    return (time.perf_counter() - start) / n_steps
+
+
+@contextlib.contextmanager
+def num_threads(n: int):
+    """Temporarily run torch's CPU kernels on ``n`` threads."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def device_step(model, optimizer, loss_of_batch, images, labels, images_per_step, autocast):
+    """A zero-argument training step drawing each batch from ``images`` on the device, like ``fit``."""
+    batches = index_batches(len(images), images_per_step, 10**9, images.device)
+    generator = torch.Generator(images.device).manual_seed(0)
+
+    def step():
+        index = next(batches)
+        train_step(model, optimizer, lambda: loss_of_batch(model, images[index], labels[index], generator), autocast)
+
+    return step
+
+
+def loader_step(model, optimizer, loader: DataLoader, autocast):
+    """A zero-argument training step taking each pre-augmented batch from a DataLoader."""
+
+    def batches():
+        while True:
+            yield from loader
+
+    stream = batches()
+    device = next(model.parameters()).device
+
+    def step():
+        floats = next(stream).to(device, non_blocking=True)
+        train_step(model, optimizer, lambda: rotation_loss_preaugmented(model, floats, None), autocast)
+
+    return step
+
+
+def step_variants(images, labels, device, quick: bool) -> list[dict]:
+    """The training steps to time: name, step factory, images through the encoder per step, ..."""
+    cl, nchw = torch.channels_last, torch.contiguous_format
+    no_autocast = contextlib.nullcontext()
+    per_step = CLASS.batch_size // 4  # rotation: 4 views of each image go through the encoder
+    rotation = lambda m, x, y, g: rotation_loss(m, x, g)  # noqa: E731 - labels unused
+    nchw_rotation = lambda m, x, y, g: rotation_loss_nchw(m, x, g)  # noqa: E731
+
+    def on_device(loss, profile=CLASS, classes=4, fmt=cl, autocast=no_autocast, n=per_step):
+        def build():
+            model = make_model(profile, classes, device, fmt)
+            return device_step(model, sgd_as_in_fit(model, profile), loss, images, labels, n, autocast)
+
+        return build
+
+    def from_loader():
+        model = make_model(CLASS, 4, device, cl)
+        pil = to_pil_images(images, 8192 if quick else 20480)
+        loader = per_image_loader(pil, crop_flip_pil_transform(), len(pil), per_step)
+        warm_up(loader)
+        return loader_step(model, sgd_as_in_fit(model, CLASS), loader, no_autocast)
+
+    variants = [
+        dict(name="rotation, channels_last (as the lectures run it)", build=on_device(rotation), views=4 * per_step),
+        dict(name="rotation, NCHW (contiguous) model and input", build=on_device(nchw_rotation, fmt=nchw), views=4 * per_step),
+        dict(name="rotation, per-image DataLoader crop+flip", build=from_loader, views=4 * per_step),
+        dict(name="SimCLR augment + supervised, channels_last", build=on_device(simclr_supervised_loss, classes=10, n=CLASS.batch_size), views=CLASS.batch_size),
+    ]
+    if device.type == "cpu" and torch.get_num_threads() > 1:
+        variants.insert(1, dict(name="rotation, channels_last, 1 thread", build=on_device(rotation), views=4 * per_step, threads=1))
+    if device.type == "cuda":
+        full_per_step = FULL.batch_size // 4
+        bf16 = torch.autocast("cuda", dtype=torch.bfloat16)
+        for label, autocast, precision in (("fp32", no_autocast, "fp32"), ("bf16 autocast", bf16, "bf16")):
+            variants.append(
+                dict(
+                    name=f"full profile resnet18 rotation, {label}",
+                    build=on_device(rotation, profile=FULL, autocast=autocast, n=full_per_step),
+                    views=4 * full_per_step,
+                    precision=precision,
+                )
+            )
+    return variants
+
+
+def measure_steps(images, labels, device, peak: dict, quick: bool) -> list[dict]:
+    """Images/s, GFLOP per step, achieved GFLOP/s and fraction of peak for every variant."""
+    n_steps = 8 if quick else 40
+    results = []
+    for variant in step_variants(images, labels, device, quick):
+        with num_threads(variant.get("threads", torch.get_num_threads())):
+            step = variant["build"]()
+            flops = count_step_flops(step)
+            seconds = time_steps(step, n_steps, device)
+        precision = variant.get("precision", "fp32")
+        reference = peak["peak_bf16"] if precision == "bf16" else peak["peak"]
+        gflops = flops / seconds / 1e9
+        results.append(
+            {
+                "name": variant["name"],
+                "images_per_s": variant["views"] / seconds,
+                "step_ms": 1000 * seconds,
+                "gflop_per_step": flops / 1e9,
+                "gflops": gflops,
+                "fraction_of_peak": gflops / reference,
+                "precision": precision,
+            }
+        )
+        del step  # a DataLoader's workers end with it
+    return results
+
+
+# --------------------------------------------------------------------------------------------
+# 4. Lecture notebooks: peak memory and wall time
+# --------------------------------------------------------------------------------------------
+
+
+def execute_notebook(path: Path) -> dict:
+    """Run one notebook (in this process's child kernel); wall seconds and the kernel's peak RSS.
+
+    ``ru_maxrss`` of RUSAGE_CHILDREN is the largest peak resident size among this process's
+    finished children and their finished descendants, i.e. the kernel's (DataLoader workers are
+    separate processes, each counted on its own). nbclient shuts the kernel down and waits for
+    it before returning, so call this in a fresh process, once per notebook.
+    """
+    import nbclient
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    start = time.perf_counter()
+    error = None
+    try:
+        nbclient.NotebookClient(notebook, timeout=None, resources={"metadata": {"path": str(path.parent)}}).execute()
+    except Exception as exc:  # report the failure, still measure what ran
+        error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+    seconds = time.perf_counter() - start
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # Linux reports KiB
+    return {"seconds": seconds, "peak_rss_mb": peak_kib / 1024, "error": error}
+
+
+def measure_lectures(device: torch.device) -> list[dict]:
+    """Each lecture in its own child process, in the class profile on ``device``."""
+    notebooks = sorted((REPO / "lectures").glob("*.ipynb"))
+    env = dict(os.environ, SSLTEACH_PROFILE="class", SSLTEACH_DEVICE=str(device))
+    results = []
+    for path in notebooks:
+        print(f"  executing {path.name} ...", flush=True)
+        child = subprocess.run(
+            [sys.executable, __file__, "--execute-notebook", str(path)], env=env, capture_output=True, text=True
+        )
+        if child.returncode != 0:
+            result = {"seconds": float("nan"), "peak_rss_mb": float("nan"), "error": child.stderr.strip()[-300:]}
+        else:
+            result = json.loads(child.stdout.strip().splitlines()[-1])
+        result["notebook"] = path.name
+        result["under_limit"] = result["peak_rss_mb"] < LECTURE_MEMORY_LIMIT_MB
+        results.append(result)
+    return results
+
+
+# --------------------------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------------------------
+
+
+def print_header(info: dict, dataset: str) -> None:
+    print("sslteach core benchmark")
+    print(f"  torch {info['torch']}, python {info['python']}")
+    print(f"  device {info['device']}" + (f" ({info['gpu']})" if "gpu" in info else ""))
+    print(f"  CPU {info['cpu_model']}, {info['cpu_count']} cores, torch threads {info['threads']}")
+    print(f"  images: {dataset}")
+    if info["background_cpu_percent"] > 20:
+        print(f"  WARNING: other programs kept {info['background_cpu_percent']:.0f}% of the CPU busy; numbers will be low")
+
+
+def print_peak(peak: dict) -> None:
+    print("\n1. Peak matmul rate (GFLOP/s)")
+    for name, rate in peak["rates"].items():
+        print(f"  {name:<34} {rate:>10.1f}")
+    print(f"  {'peak (fp32, best of the above)':<34} {peak['peak']:>10.1f}")
+    if "peak_bf16" in peak:
+        print(f"  {'peak (bf16)':<34} {peak['peak_bf16']:>10.1f}")
+
+
+def print_augmentation(aug: dict) -> None:
+    print(f"\n2. SimCLR augmentation throughput (images/s, {aug['images']} images, batches of {AUGMENT_BATCH})")
+    print(f"  {'batched on device (simclr_augment)':<44} {aug['batched']:>10.0f}")
+    print(f"  {f'per-image PIL, DataLoader, {os.cpu_count()} workers':<44} {aug['per_image']:>10.0f}")
+    verdict = "meets" if aug["ratio"] >= 5 else "below"
+    print(f"  {'ratio':<44} {aug['ratio']:>9.1f}x  ({verdict} the 5x target)")
+
+
+def print_steps(steps: list[dict]) -> None:
+    print("\n3. Training step: augment + forward + backward + SGD (class profile unless named)")
+    print(f"  {'variant':<52} {'img/s':>8} {'ms/step':>8} {'GFLOP':>7} {'GFLOP/s':>8} {'of peak':>8}")
+    for s in steps:
+        print(
+            f"  {s['name']:<52} {s['images_per_s']:>8.0f} {s['step_ms']:>8.1f} {s['gflop_per_step']:>7.1f}"
+            f" {s['gflops']:>8.1f} {100 * s['fraction_of_peak']:>7.0f}%"
+        )
+    print("  img/s counts images through the encoder (4 rotated views per image for rotation).")
+
+
+def print_lectures(lectures: list[dict]) -> None:
+    print(f"\n4. Lecture notebooks, class profile (peak kernel RSS; limit {LECTURE_MEMORY_LIMIT_MB} MiB)")
+    if not lectures:
+        print("  no notebooks in lectures/ yet")
+    for r in lectures:
+        verdict = "under 4 GiB" if r["under_limit"] else "OVER 4 GiB"
+        print(f"  {r['notebook']:<34} {r['peak_rss_mb']:>8.0f} MiB  {verdict:<12} {r['seconds']:>7.1f} s")
+        if r["error"]:
+            print(f"    failed: {r['error']}")
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--quick", action="store_true", help="fewer sizes and steps, about 30 s on a CPU")
+    parser.add_argument("--json", type=Path, help="also write every number to this JSON file")
+    parser.add_argument("--lectures", action="store_true", help="also execute lectures/*.ipynb and measure memory")
+    parser.add_argument("--execute-notebook", type=Path, help=argparse.SUPPRESS)  # internal: one lecture
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.execute_notebook:
+        print(json.dumps(execute_notebook(args.execute_notebook)))
+        return
+    device = torch.device(args.device)
+    others = OtherProgramsCPU()
+    if device.type == "cpu":
+        torch.set_num_threads(os.cpu_count())
+    train = load_images("train")  # CIFAR-10 if prepared, else the offline photo patches
+    images, labels = train.images.to(device), train.labels.to(device)
+    info = machine_info(device)
+    print_header(info, f"{train.provenance.get('dataset', '?')}, {len(images)} training images")
+
+    peak = measure_peak(device, args.quick)
+    print_peak(peak)
+    augmentation = measure_augmentation(images, 5120 if args.quick else 20480)
+    print_augmentation(augmentation)
+    steps = measure_steps(images, labels, device, peak, args.quick)
+    print_steps(steps)
+    lectures = None
+    if args.lectures:
+        lectures = measure_lectures(device)
+        print_lectures(lectures)
+
+    info["other_programs_cpu_percent"] = others.percent()
+    print(f"\nOther programs used {info['other_programs_cpu_percent']:.0f}% of the CPU during this run"
+          + (" (numbers above are depressed)" if info["other_programs_cpu_percent"] > 10 else ""))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        report = {"machine": info, "peak": peak, "augmentation": augmentation, "steps": steps, "lectures": lectures}
+        args.json.write_text(json.dumps(report, indent=2))
+        print(f"\nwrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""Figures the lectures share. Each function draws and calls ``plt.show()`` and returns None,
+so a notebook cell stores only the picture (nbval compares text, and a figure's repr holds a
+memory address that changes every run)."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import torch
+
+from .augment import to_float
+
+
+def show_images(images: torch.Tensor, titles=None, ncols: int = 8, size: float = 1.2, suptitle: str | None = None):
+    """A grid of images. images: (B, 3, H, W) uint8 or float in [0, 1]; titles: B strings."""
+    images = to_float(images.detach().cpu())
+    nrows = (len(images) + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * (size + 0.25 * bool(titles))), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for i, (ax, image) in enumerate(zip(axes.flat, images)):
+        ax.imshow(image.permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest")
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    plt.show()
+
+
+def plot_history(history: dict, title: str = "", smooth: int = 20):
+    """Training curves: loss and any other per-step metric, with a running mean over ``smooth`` steps."""
+    names = [name for name, values in history.items() if isinstance(values, list)]
+    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3), squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        values = torch.tensor(history[name])
+        ax.plot(values, alpha=0.3, color="C0")
+        if len(values) >= smooth:
+            kernel = torch.ones(smooth) / smooth
+            running = torch.nn.functional.conv1d(values.view(1, 1, -1), kernel.view(1, 1, -1)).flatten()
+            ax.plot(range(smooth - 1, len(values)), running, color="C0")
+        ax.set_xlabel("step")
+        ax.set_title(f"{title} {name}".strip())
+    fig.tight_layout()
+    plt.show()
+
+
+def plot_block_accuracies(results: dict, metric: str = "linear_probe", reference: dict | None = None):
+    """Accuracy by encoder stage for several encoders.
+
+    results : {encoder name: [{"knn": float, "linear_probe": float}, ...] one per stage}
+    """
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    for name, per_block in results.items():
+        values = [100 * r[metric] for r in per_block]
+        ax.plot(range(1, len(values) + 1), values, marker="o", label=name)
+    ax.set_xlabel("encoder stage")
+    ax.set_xticks(range(1, 1 + max(len(v) for v in results.values())))
+    ax.set_ylabel(f"{metric.replace('_', ' ')} accuracy (%)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    plt.show()
