@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import platform
@@ -34,6 +35,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -91,7 +93,8 @@ class OtherProgramsCPU:
         import psutil
 
         t = psutil.cpu_times()
-        ours = sum(r.ru_utime + r.ru_stime for r in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)))
+        usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+        ours = sum(u.ru_utime + u.ru_stime for u in usage)
         busy = t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
         return time.perf_counter(), busy, ours
 
@@ -165,17 +168,30 @@ def conv1x1_gflops(pixels: int, channels: int, repeats: int = 3) -> float:
     return 2 * pixels * channels**2 / seconds / 1e9
 
 
+@contextlib.contextmanager
+def tf32_matmul(allowed: bool):
+    """Temporarily let CUDA matrix products round their inputs to TF32 (tensor cores) or not."""
+    before = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = allowed
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = before
+
+
 def measure_peak(device: torch.device, quick: bool) -> dict:
     """Each route's rate by name, and ``peak`` (fp32) and ``peak_bf16`` (CUDA) in GFLOP/s."""
     sizes = (2048,) if quick else (2048, 4096)
     rates = {}
     if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = False  # true fp32, the number a CPU is held to
         for n in (4096,) if quick else (4096, 8192):
-            rates[f"matmul fp32 {n}"] = matmul_gflops(n, device, repeats=10)
+            with tf32_matmul(False):  # true fp32, the number a CPU is held to
+                rates[f"matmul fp32 {n}"] = matmul_gflops(n, device, repeats=10)
+            with tf32_matmul(True):
+                rates[f"matmul tf32 {n}"] = matmul_gflops(n, device, repeats=10)
             rates[f"matmul bf16 {n}"] = matmul_gflops(n, device, torch.bfloat16, repeats=10)
-        bf16 = max(v for k, v in rates.items() if "bf16" in k)
-        return {"rates": rates, "peak": max(v for k, v in rates.items() if "fp32" in k), "peak_bf16": bf16}
+        best = {p: max(v for k, v in rates.items() if p in k) for p in ("fp32", "tf32", "bf16")}
+        return {"rates": rates, "peak": best["fp32"], "peak_tf32": best["tf32"], "peak_bf16": best["bf16"]}
     for n in sizes:
         rates[f"matmul (MKL) {n}"] = matmul_gflops(n, device)
     for pixels, channels in ((8192, 1024),) + (() if quick else ((2048, 2048), (4096, 4096))):
@@ -305,16 +321,18 @@ def sgd_as_in_fit(model, profile: Profile) -> torch.optim.Optimizer:
     )
 
 
-def rotation_loss_nchw(model, images, generator):
+# Losses with fit's signature (model, uint8 images, labels, generator) -> loss or (loss, metrics).
+
+
+def rotation_loss_channels_last(model, images, labels, generator):
+    """Exactly what the lectures run: ``sslteach.rotation.rotation_loss`` (labels unused)."""
+    return rotation_loss(model, images, generator)
+
+
+def rotation_loss_nchw(model, images, labels, generator):
     """``rotation_loss`` with the rotated batch left in plain NCHW (contiguous) layout."""
-    rotated, labels = rotate_batch(to_float(random_crop_flip(images, generator=generator)))
-    return F.cross_entropy(model(rotated.contiguous()), labels)
-
-
-def rotation_loss_preaugmented(model, floats, generator):
-    """The rotation loss on a batch a DataLoader has already cropped, flipped and made float."""
-    rotated, labels = rotate_batch(floats)
-    return F.cross_entropy(model(rotated.contiguous(memory_format=torch.channels_last)), labels)
+    rotated, rotations = rotate_batch(to_float(random_crop_flip(images, generator=generator)))
+    return F.cross_entropy(model(rotated.contiguous()), rotations)
 
 
 def simclr_supervised_loss(model, images, labels, generator):
@@ -323,15 +341,120 @@ def simclr_supervised_loss(model, images, labels, generator):
     return F.cross_entropy(model(x), labels)
 
 
-def train_step(model, optimizer, loss_fn, autocast) -> None:
+def rotation_loss_preaugmented(model, floats):
+    """The rotation loss on a batch a DataLoader has already cropped, flipped and made float."""
+    rotated, rotations = rotate_batch(floats)
+    return F.cross_entropy(model(rotated.contiguous(memory_format=torch.channels_last)), rotations)
+
+
+def train_step(model, optimizer, compute_loss, autocast) -> None:
     """One step in ``fit``'s order: loss (augmentation included), zero grads, backward, update."""
     with autocast:
-        loss = loss_fn()
-    if isinstance(loss, tuple):  # sslteach losses also return a metrics dict
+        loss = compute_loss()
+    if isinstance(loss, tuple):  # sslteach's losses also return a metrics dict
         loss = loss[0]
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
+
+
+def device_step(profile, num_classes, memory_format, loss_fn, images, labels, images_per_step, autocast):
+    """A fresh model and a zero-argument training step that draws its batch from ``images`` on the
+    device by index, as ``fit`` does."""
+    model = make_model(profile, num_classes, images.device, memory_format)
+    optimizer = sgd_as_in_fit(model, profile)
+    batches = index_batches(len(images), images_per_step, 10**9, images.device)
+    generator = torch.Generator(images.device).manual_seed(0)
+
+    def step():
+        index = next(batches)
+        train_step(model, optimizer, lambda: loss_fn(model, images[index], labels[index], generator), autocast)
+
+    return step
+
+
+def loader_step(images, images_per_step: int, n_pil: int):
+    """A fresh class-profile rotation model and a training step fed by the per-image DataLoader."""
+    device = images.device
+    model = make_model(CLASS, 4, device, torch.channels_last)
+    optimizer = sgd_as_in_fit(model, CLASS)
+    pil_images = to_pil_images(images, n_pil)
+    loader = per_image_loader(pil_images, crop_flip_pil_transform(), n_pil, images_per_step)
+    warm_up(loader)
+
+    def endless():
+        while True:
+            yield from loader
+
+    stream = endless()
+
+    def step():
+        floats = next(stream).to(device, non_blocking=True)
+        train_step(model, optimizer, lambda: rotation_loss_preaugmented(model, floats), contextlib.nullcontext())
+
+    return step
+
+
+@dataclasses.dataclass
+class Variant:
+    name: str
+    build: Callable[[], Callable[[], None]]
+    """Makes a fresh model and returns its zero-argument training step."""
+    views: int
+    """Images through the encoder per step (4 rotated views of each image for rotation)."""
+    precision: str = "fp32"
+    """Which peak rate to compare with: fp32, tf32 or bf16."""
+    threads: int | None = None
+    """Torch CPU threads for this variant; None keeps the default."""
+
+
+def step_variants(images, labels, device, quick: bool) -> list[Variant]:
+    """The training steps to time; the first is the lectures' own, the others each change one thing."""
+    n = CLASS.batch_size // 4  # rotation: 4 views of each image go through the encoder
+    n_pil = 8192 if quick else 20480  # images converted to PIL for the DataLoader variant
+    fp32 = fp32_precision(device)
+    off = contextlib.nullcontext()
+
+    def on_device(loss_fn, memory_format=torch.channels_last, profile=CLASS, classes=4, per_step=n, autocast=off):
+        return lambda: device_step(profile, classes, memory_format, loss_fn, images, labels, per_step, autocast)
+
+    lectures = on_device(rotation_loss_channels_last)
+    variants = [Variant("rotation, channels_last (as the lectures run it)", lectures, 4 * n, fp32)]
+    if device.type == "cpu" and torch.get_num_threads() > 1:
+        variants.append(Variant("rotation, channels_last, 1 thread", lectures, 4 * n, fp32, threads=1))
+    variants += [
+        Variant("rotation, NCHW (contiguous)", on_device(rotation_loss_nchw, torch.contiguous_format), 4 * n, fp32),
+        Variant("rotation, per-image DataLoader crop+flip", lambda: loader_step(images, n, n_pil), 4 * n, fp32),
+        Variant(
+            "SimCLR augment + supervised, channels_last",
+            on_device(simclr_supervised_loss, classes=10, per_step=CLASS.batch_size),
+            CLASS.batch_size,
+            fp32,
+        ),
+    ]
+    if device.type == "cuda":
+        n_full = FULL.batch_size // 4
+        bf16 = torch.autocast("cuda", dtype=torch.bfloat16)
+        for label, autocast, precision in (("fp32", off, fp32), ("bf16 autocast", bf16, "bf16")):
+            build = on_device(rotation_loss_channels_last, profile=FULL, per_step=n_full, autocast=autocast)
+            variants.append(Variant(f"full profile resnet18 rotation, {label}", build, 4 * n_full, precision))
+    return variants
+
+
+def fp32_precision(device) -> str:
+    """What an fp32 training step really computes in: cuDNN convolutions default to TF32 on CUDA."""
+    return "tf32" if device.type == "cuda" and torch.backends.cudnn.allow_tf32 else "fp32"
+
+
+@contextlib.contextmanager
+def num_threads(n: int | None):
+    """Temporarily run torch's CPU kernels on ``n`` threads (None: leave as is)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n or before)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def count_step_flops(step) -> int:
@@ -353,115 +476,30 @@ def time_steps(step, n_steps: int, device, warmup: int = 2) -> float:
     return (time.perf_counter() - start) / n_steps
 
 
-@contextlib.contextmanager
-def num_threads(n: int):
-    """Temporarily run torch's CPU kernels on ``n`` threads."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def device_step(model, optimizer, loss_of_batch, images, labels, images_per_step, autocast):
-    """A zero-argument training step drawing each batch from ``images`` on the device, like ``fit``."""
-    batches = index_batches(len(images), images_per_step, 10**9, images.device)
-    generator = torch.Generator(images.device).manual_seed(0)
-
-    def step():
-        index = next(batches)
-        train_step(model, optimizer, lambda: loss_of_batch(model, images[index], labels[index], generator), autocast)
-
-    return step
-
-
-def loader_step(model, optimizer, loader: DataLoader, autocast):
-    """A zero-argument training step taking each pre-augmented batch from a DataLoader."""
-
-    def batches():
-        while True:
-            yield from loader
-
-    stream = batches()
-    device = next(model.parameters()).device
-
-    def step():
-        floats = next(stream).to(device, non_blocking=True)
-        train_step(model, optimizer, lambda: rotation_loss_preaugmented(model, floats, None), autocast)
-
-    return step
-
-
-def step_variants(images, labels, device, quick: bool) -> list[dict]:
-    """The training steps to time: name, step factory, images through the encoder per step, ..."""
-    cl, nchw = torch.channels_last, torch.contiguous_format
-    no_autocast = contextlib.nullcontext()
-    per_step = CLASS.batch_size // 4  # rotation: 4 views of each image go through the encoder
-    rotation = lambda m, x, y, g: rotation_loss(m, x, g)  # noqa: E731 - labels unused
-    nchw_rotation = lambda m, x, y, g: rotation_loss_nchw(m, x, g)  # noqa: E731
-
-    def on_device(loss, profile=CLASS, classes=4, fmt=cl, autocast=no_autocast, n=per_step):
-        def build():
-            model = make_model(profile, classes, device, fmt)
-            return device_step(model, sgd_as_in_fit(model, profile), loss, images, labels, n, autocast)
-
-        return build
-
-    def from_loader():
-        model = make_model(CLASS, 4, device, cl)
-        pil = to_pil_images(images, 8192 if quick else 20480)
-        loader = per_image_loader(pil, crop_flip_pil_transform(), len(pil), per_step)
-        warm_up(loader)
-        return loader_step(model, sgd_as_in_fit(model, CLASS), loader, no_autocast)
-
-    variants = [
-        dict(name="rotation, channels_last (as the lectures run it)", build=on_device(rotation), views=4 * per_step),
-        dict(name="rotation, NCHW (contiguous) model and input", build=on_device(nchw_rotation, fmt=nchw), views=4 * per_step),
-        dict(name="rotation, per-image DataLoader crop+flip", build=from_loader, views=4 * per_step),
-        dict(name="SimCLR augment + supervised, channels_last", build=on_device(simclr_supervised_loss, classes=10, n=CLASS.batch_size), views=CLASS.batch_size),
-    ]
-    if device.type == "cpu" and torch.get_num_threads() > 1:
-        variants.insert(1, dict(name="rotation, channels_last, 1 thread", build=on_device(rotation), views=4 * per_step, threads=1))
-    if device.type == "cuda":
-        full_per_step = FULL.batch_size // 4
-        bf16 = torch.autocast("cuda", dtype=torch.bfloat16)
-        for label, autocast, precision in (("fp32", no_autocast, "fp32"), ("bf16 autocast", bf16, "bf16")):
-            variants.append(
-                dict(
-                    name=f"full profile resnet18 rotation, {label}",
-                    build=on_device(rotation, profile=FULL, autocast=autocast, n=full_per_step),
-                    views=4 * full_per_step,
-                    precision=precision,
-                )
-            )
-    return variants
-
-
 def measure_steps(images, labels, device, peak: dict, quick: bool) -> list[dict]:
     """Images/s, GFLOP per step, achieved GFLOP/s and fraction of peak for every variant."""
     n_steps = 8 if quick else 40
+    peak_of = {"fp32": peak["peak"], "tf32": peak.get("peak_tf32"), "bf16": peak.get("peak_bf16")}
     results = []
     for variant in step_variants(images, labels, device, quick):
-        with num_threads(variant.get("threads", torch.get_num_threads())):
-            step = variant["build"]()
+        with num_threads(variant.threads):
+            step = variant.build()
             flops = count_step_flops(step)
             seconds = time_steps(step, n_steps, device)
-        precision = variant.get("precision", "fp32")
-        reference = peak["peak_bf16"] if precision == "bf16" else peak["peak"]
+        del step  # a DataLoader's workers end with it
         gflops = flops / seconds / 1e9
         results.append(
             {
-                "name": variant["name"],
-                "images_per_s": variant["views"] / seconds,
+                "name": variant.name,
+                "images_per_s": variant.views / seconds,
                 "step_ms": 1000 * seconds,
                 "gflop_per_step": flops / 1e9,
                 "gflops": gflops,
-                "fraction_of_peak": gflops / reference,
-                "precision": precision,
+                "fraction_of_peak": gflops / peak_of[variant.precision],
+                "precision": variant.precision,
+                "threads": variant.threads or torch.get_num_threads(),
             }
         )
-        del step  # a DataLoader's workers end with it
     return results
 
 
@@ -470,27 +508,30 @@ def measure_steps(images, labels, device, peak: dict, quick: bool) -> list[dict]
 # --------------------------------------------------------------------------------------------
 
 
-def execute_notebook(path: Path) -> dict:
-    """Run one notebook (in this process's child kernel); wall seconds and the kernel's peak RSS.
+# Runs in a fresh, small interpreter (python -c), one per notebook. A child process inherits its
+# parent's resident-size high-water mark up to the moment it execs the kernel, so the process that
+# starts the kernel must be small: this benchmark, with torch and CIFAR-10 loaded, is not.
+# ru_maxrss of RUSAGE_CHILDREN is then the largest peak among finished children and their
+# finished descendants: the kernel's (DataLoader workers are processes of their own, not summed).
+# nbclient shuts the kernel down and reaps it before execute() returns.
+NOTEBOOK_RUNNER = r"""
+import json, re, resource, sys, time
+from pathlib import Path
+import nbclient, nbformat
 
-    ``ru_maxrss`` of RUSAGE_CHILDREN is the largest peak resident size among this process's
-    finished children and their finished descendants, i.e. the kernel's (DataLoader workers are
-    separate processes, each counted on its own). nbclient shuts the kernel down and waits for
-    it before returning, so call this in a fresh process, once per notebook.
-    """
-    import nbclient
-    import nbformat
-
-    notebook = nbformat.read(path, as_version=4)
-    start = time.perf_counter()
-    error = None
-    try:
-        nbclient.NotebookClient(notebook, timeout=None, resources={"metadata": {"path": str(path.parent)}}).execute()
-    except Exception as exc:  # report the failure, still measure what ran
-        error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
-    seconds = time.perf_counter() - start
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # Linux reports KiB
-    return {"seconds": seconds, "peak_rss_mb": peak_kib / 1024, "error": error}
+path = Path(sys.argv[1])
+notebook = nbformat.read(path, as_version=4)
+client = nbclient.NotebookClient(notebook, timeout=None, resources={"metadata": {"path": str(path.parent)}})
+start, error = time.perf_counter(), None
+try:
+    client.execute()
+except Exception as exc:  # report the failure; what ran is still measured
+    last_line = (re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines() or [""])[-1]  # no colours
+    error = type(exc).__name__ + ": " + last_line
+seconds = time.perf_counter() - start
+peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # Linux: KiB
+print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_mb, "error": error}))
+"""
 
 
 def measure_lectures(device: torch.device) -> list[dict]:
@@ -501,7 +542,7 @@ def measure_lectures(device: torch.device) -> list[dict]:
     for path in notebooks:
         print(f"  executing {path.name} ...", flush=True)
         child = subprocess.run(
-            [sys.executable, __file__, "--execute-notebook", str(path)], env=env, capture_output=True, text=True
+            [sys.executable, "-c", NOTEBOOK_RUNNER, str(path)], env=env, capture_output=True, text=True
         )
         if child.returncode != 0:
             result = {"seconds": float("nan"), "peak_rss_mb": float("nan"), "error": child.stderr.strip()[-300:]}
@@ -525,7 +566,8 @@ def print_header(info: dict, dataset: str) -> None:
     print(f"  CPU {info['cpu_model']}, {info['cpu_count']} cores, torch threads {info['threads']}")
     print(f"  images: {dataset}")
     if info["background_cpu_percent"] > 20:
-        print(f"  WARNING: other programs kept {info['background_cpu_percent']:.0f}% of the CPU busy; numbers will be low")
+        busy = info["background_cpu_percent"]
+        print(f"  WARNING: other programs kept {busy:.0f}% of the CPU busy as we started; numbers will be low")
 
 
 def print_peak(peak: dict) -> None:
@@ -533,8 +575,9 @@ def print_peak(peak: dict) -> None:
     for name, rate in peak["rates"].items():
         print(f"  {name:<34} {rate:>10.1f}")
     print(f"  {'peak (fp32, best of the above)':<34} {peak['peak']:>10.1f}")
-    if "peak_bf16" in peak:
-        print(f"  {'peak (bf16)':<34} {peak['peak_bf16']:>10.1f}")
+    for precision in ("tf32", "bf16"):
+        if f"peak_{precision}" in peak:
+            print(f"  {f'peak ({precision})':<34} {peak[f'peak_{precision}']:>10.1f}")
 
 
 def print_augmentation(aug: dict) -> None:
@@ -547,11 +590,11 @@ def print_augmentation(aug: dict) -> None:
 
 def print_steps(steps: list[dict]) -> None:
     print("\n3. Training step: augment + forward + backward + SGD (class profile unless named)")
-    print(f"  {'variant':<52} {'img/s':>8} {'ms/step':>8} {'GFLOP':>7} {'GFLOP/s':>8} {'of peak':>8}")
+    print(f"  {'variant':<52} {'img/s':>8} {'ms/step':>8} {'GFLOP':>7} {'GFLOP/s':>8} {'of peak':>8} (peak)")
     for s in steps:
         print(
             f"  {s['name']:<52} {s['images_per_s']:>8.0f} {s['step_ms']:>8.1f} {s['gflop_per_step']:>7.1f}"
-            f" {s['gflops']:>8.1f} {100 * s['fraction_of_peak']:>7.0f}%"
+            f" {s['gflops']:>8.1f} {100 * s['fraction_of_peak']:>7.0f}% {s['precision']}"
         )
     print("  img/s counts images through the encoder (4 rotated views per image for rotation).")
 
@@ -576,15 +619,11 @@ def parse_args(argv=None):
     parser.add_argument("--quick", action="store_true", help="fewer sizes and steps, about 30 s on a CPU")
     parser.add_argument("--json", type=Path, help="also write every number to this JSON file")
     parser.add_argument("--lectures", action="store_true", help="also execute lectures/*.ipynb and measure memory")
-    parser.add_argument("--execute-notebook", type=Path, help=argparse.SUPPRESS)  # internal: one lecture
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.execute_notebook:
-        print(json.dumps(execute_notebook(args.execute_notebook)))
-        return
     device = torch.device(args.device)
     others = OtherProgramsCPU()
     if device.type == "cpu":
@@ -610,7 +649,7 @@ def main(argv=None):
           + (" (numbers above are depressed)" if info["other_programs_cpu_percent"] > 10 else ""))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        report = {"machine": info, "peak": peak, "augmentation": augmentation, "steps": steps, "lectures": lectures}
+        report = dict(machine=info, peak=peak, augmentation=augmentation, steps=steps, lectures=lectures)
         args.json.write_text(json.dumps(report, indent=2))
         print(f"\nwrote {args.json}")
 

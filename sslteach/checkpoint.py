@@ -26,6 +26,7 @@ def save_checkpoint(path: str | os.PathLike, checkpoint: dict) -> Path:
             torch.save({"format": FORMAT_VERSION, **checkpoint}, f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a checkpoint is meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

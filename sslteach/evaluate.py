@@ -76,7 +76,7 @@ def knn_predict(train_features, train_labels, test_features, num_classes: int, k
         similarity = query @ train.T  # (m, N)
         top_sim, top_idx = similarity.topk(k, dim=1)  # (m, k)
         weights = (top_sim / temperature).exp()
-        votes = torch.zeros(len(query), num_classes, device=query.device)
+        votes = torch.zeros(len(query), num_classes, device=query.device, dtype=weights.dtype)
         votes.scatter_add_(1, train_labels[top_idx], weights)  # (m, C)
         predictions.append(votes.argmax(dim=1))
     return torch.cat(predictions)

@@ -77,6 +77,8 @@ def fit(model, loss_fn, images, labels, profile: Profile, images_per_step: int, 
     history : dict of lists
         ``loss`` and each metric per step, plus ``seconds`` and ``images_seen`` totals.
     """
+    if len(images) < images_per_step:
+        raise ValueError(f"{len(images)} training images cannot fill a batch of {images_per_step}")
     device = images.device
     generator = torch.Generator(device).manual_seed(seed)
     optimizer = torch.optim.SGD(
@@ -109,19 +111,21 @@ def fit(model, loss_fn, images, labels, profile: Profile, images_per_step: int, 
 
 
 @torch.no_grad()
-def recompute_batchnorm(encoder: nn.Module, images: torch.Tensor, batch_size: int = 512, max_images: int = 10_000):
+def recompute_batchnorm(encoder: nn.Module, images: torch.Tensor, batch_size: int = 512, max_images: int = 10_240):
     """Replace every BatchNorm's running statistics by those of ``images`` (up to ``max_images``).
 
     An untrained encoder keeps mean 0 and variance 1 in its BatchNorm layers, which is wrong for
     real activations; comparing against it would flatter every trained method. With momentum
-    None, BatchNorm accumulates an exact average over the batches it sees.
+    None, BatchNorm averages the statistics of the batches it sees, each batch counting once, so
+    only full batches are used.
     """
     norms = [m for m in encoder.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     for bn in norms:
         bn.reset_running_stats()
         bn.momentum = None
     encoder.train()
-    for batch in images[:max_images].split(batch_size):
+    n = min(max_images, len(images)) // batch_size * batch_size or len(images)
+    for batch in images[:n].split(batch_size):
         encoder(to_float(batch).contiguous(memory_format=torch.channels_last))
     for bn in norms:
         bn.momentum = 0.1
@@ -146,7 +150,7 @@ def pretrain(method: str, images, labels, profile: Profile, num_classes: int = 1
     elif method == "random-init":
         start = time.perf_counter()
         recompute_batchnorm(encoder, images)
-        history = {"seconds": time.perf_counter() - start, "images_seen": min(len(images), 10_000)}
+        history = {"seconds": time.perf_counter() - start, "images_seen": min(len(images), 10_240)}
     else:
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
     encoder.eval()

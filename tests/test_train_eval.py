@@ -143,7 +143,7 @@ def test_pretrain_smoke(method, profile, monkeypatch, tmp_path):
         return real_autocast(device_type, *args, **kwargs)
 
     monkeypatch.setattr(torch, "autocast", spy_autocast)
-    images, labels = random_images(N=12), torch.arange(12) % 10
+    images, labels = random_images(N=16), torch.arange(16) % 10
     checkpoint = pretrain(method, images, labels, profile, num_classes=10, seed=0)
 
     assert checkpoint["method"] == method and checkpoint["profile"] == profile.name
@@ -151,7 +151,7 @@ def test_pretrain_smoke(method, profile, monkeypatch, tmp_path):
     history = checkpoint["history"]
     if method == "random-init":
         assert checkpoint["head"] is None
-        assert history["images_seen"] == 12
+        assert history["images_seen"] == 16
     else:
         per_step = profile.batch_size // 4 if method == "rotation" else profile.batch_size
         assert history["images_seen"] == profile.steps * per_step
@@ -424,3 +424,10 @@ def test_train_and_evaluate_command_lines(tmp_path):
     assert report["method"] == "random-init" and report["profile"] == "class"
     assert report["images_seen"] == 64 and report["test_split"] == "tiny test split"
     assert 0 <= report["knn_accuracy"] <= 1 and 0 <= report["linear_probe_accuracy"] <= 1
+
+
+def test_fit_refuses_a_dataset_smaller_than_one_batch():
+    model = Classifier(small_convnet(), 10)
+    profile = dataclasses.replace(CLASS, steps=1, batch_size=8, warmup_steps=1)
+    with pytest.raises(ValueError, match="cannot fill a batch"):
+        fit(model, supervised_loss, random_images(N=4), torch.zeros(4, dtype=torch.long), profile, images_per_step=8)
