@@ -22,6 +22,11 @@ def check_rotate_all(rotate_all) -> None:
         result = rotate_all(images)
     except NotImplementedError:
         raise ExerciseError("rotate_all still raises NotImplementedError: replace the scaffold with your code.") from None
+    except Exception as error:
+        raise ExerciseError(
+            f"rotate_all raised {type(error).__name__}: {error}\nIt was called on a (2, 3, 4, 4) uint8 batch. "
+            "Rotate the spatial dimensions (H, W) = dims (2, 3); the channel dimension stays where it is."
+        ) from None
     if not (isinstance(result, tuple) and len(result) == 2):
         raise ExerciseError("rotate_all should return two things: (rotated, labels).")
     rotated, labels = result

@@ -124,7 +124,8 @@ def recompute_batchnorm(encoder: nn.Module, images: torch.Tensor, batch_size: in
         bn.reset_running_stats()
         bn.momentum = None
     encoder.train()
-    n = min(max_images, len(images)) // batch_size * batch_size or len(images)
+    n = min(max_images, len(images))
+    n = n // batch_size * batch_size or n  # whole batches only, unless there is less than one
     for batch in images[:n].split(batch_size):
         encoder(to_float(batch).contiguous(memory_format=torch.channels_last))
     for bn in norms:

@@ -66,6 +66,6 @@ def test_check_accepts_the_package_and_explains_mistakes(capsys):
         return rotated, torch.arange(4).repeat(len(images))
 
     for fn, hint in [(scaffold, "NotImplementedError"), (clockwise, "anticlockwise"),
-                     (wrong_dims, "(H, W)"), (interleaved_labels, "expected")]:
+                     (wrong_dims, "raised RuntimeError"), (interleaved_labels, "expected")]:
         with pytest.raises(ExerciseError, match=hint.replace("(", r"\(").replace(")", r"\)")):
             check_rotate_all(fn)
