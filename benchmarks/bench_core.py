@@ -33,10 +33,12 @@ import platform
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable
 
+import psutil
 import torch
 import torch.nn.functional as F
 import torchvision.transforms as T
@@ -45,7 +47,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from torchvision.transforms.functional import to_pil_image
 
 from sslteach.augment import random_crop_flip, simclr_augment, to_float
-from sslteach.data import load_images
+from sslteach.data import data_dir, load_images
 from sslteach.encoders import build_encoder
 from sslteach.profiles import CLASS, FULL, Profile
 from sslteach.rotation import rotate_batch, rotation_loss
@@ -70,13 +72,6 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def background_cpu_load() -> float:
-    """Percent of all cores busy during half a second before we start (other programs)."""
-    import psutil
-
-    return psutil.cpu_percent(interval=0.5)
-
-
 class OtherProgramsCPU:
     """Share of the machine's CPU time that *other* programs used between start and ``percent()``.
 
@@ -90,8 +85,6 @@ class OtherProgramsCPU:
 
     @staticmethod
     def _sample():
-        import psutil
-
         t = psutil.cpu_times()
         usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
         ours = sum(u.ru_utime + u.ru_stime for u in usage)
@@ -104,7 +97,15 @@ class OtherProgramsCPU:
         return 100 * others / ((wall1 - wall0) * os.cpu_count())
 
 
+def other_programs_now(seconds: float = 0.5) -> float:
+    """Percent of the CPU that other programs use over the next ``seconds``."""
+    probe = OtherProgramsCPU()
+    time.sleep(seconds)
+    return probe.percent()
+
+
 def machine_info(device: torch.device) -> dict:
+    """Versions, device, threads, processor, and how busy other programs keep the CPU right now."""
     info = {
         "torch": torch.__version__,
         "device": str(device),
@@ -112,7 +113,7 @@ def machine_info(device: torch.device) -> dict:
         "cpu_count": os.cpu_count(),
         "cpu_model": cpu_model(),
         "python": platform.python_version(),
-        "background_cpu_percent": background_cpu_load(),
+        "background_cpu_percent": other_programs_now(),
     }
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
@@ -180,8 +181,10 @@ def tf32_matmul(allowed: bool):
 
 
 def measure_peak(device: torch.device, quick: bool) -> dict:
-    """Each route's rate by name, and ``peak`` (fp32) and ``peak_bf16`` (CUDA) in GFLOP/s."""
-    sizes = (2048,) if quick else (2048, 4096)
+    """Each route's rate by name, and the best fp32 rate as ``peak``, in GFLOP/s.
+
+    On CUDA also ``peak_tf32`` and ``peak_bf16``, the yardsticks for steps in those precisions.
+    """
     rates = {}
     if device.type == "cuda":
         for n in (4096,) if quick else (4096, 8192):
@@ -192,7 +195,7 @@ def measure_peak(device: torch.device, quick: bool) -> dict:
             rates[f"matmul bf16 {n}"] = matmul_gflops(n, device, torch.bfloat16, repeats=10)
         best = {p: max(v for k, v in rates.items() if p in k) for p in ("fp32", "tf32", "bf16")}
         return {"rates": rates, "peak": best["fp32"], "peak_tf32": best["tf32"], "peak_bf16": best["bf16"]}
-    for n in sizes:
+    for n in (2048,) if quick else (2048, 4096):
         rates[f"matmul (MKL) {n}"] = matmul_gflops(n, device)
     for pixels, channels in ((8192, 1024),) + (() if quick else ((2048, 2048), (4096, 4096))):
         rates[f"1x1 conv (oneDNN) {pixels}x{channels}"] = conv1x1_gflops(pixels, channels)
@@ -248,27 +251,29 @@ def crop_flip_pil_transform() -> T.Compose:
 
 
 class PILImages(Dataset):
-    """``length`` items cycling over a list of PIL images, each passed through ``transform``."""
+    """(transformed image, label) pairs from a list of PIL images, as a torchvision dataset gives."""
 
-    def __init__(self, images: list, transform, length: int):
-        self.images, self.transform, self.length = images, transform, length
+    def __init__(self, images: list, labels: list, transform):
+        self.images, self.labels, self.transform = images, labels, transform
 
     def __len__(self):
-        return self.length
+        return len(self.images)
 
     def __getitem__(self, i):
-        return self.transform(self.images[i % len(self.images)])
+        return self.transform(self.images[i]), self.labels[i]
 
 
-def to_pil_images(images: torch.Tensor, count: int) -> list:
-    """The first ``count`` images of a uint8 (N, 3, H, W) tensor as PIL images (done untimed)."""
-    return [to_pil_image(image) for image in images[:count].cpu()]
+def pil_dataset(images: torch.Tensor, labels: torch.Tensor, count: int, transform) -> PILImages:
+    """``count`` images (cycling if there are fewer) as PIL images; the conversion is not timed."""
+    index = torch.arange(count) % len(images)
+    pil_images = [to_pil_image(image) for image in images[index.to(images.device)].cpu()]
+    return PILImages(pil_images, labels.cpu()[index].tolist(), transform)
 
 
-def per_image_loader(pil_images: list, transform, n_images: int, batch_size: int) -> DataLoader:
+def per_image_loader(dataset: PILImages, batch_size: int) -> DataLoader:
     """The usual input pipeline: one worker process per core, each transforming single images."""
     return DataLoader(
-        PILImages(pil_images, transform, n_images),
+        dataset,
         batch_size=batch_size,
         shuffle=True,
         num_workers=os.cpu_count(),
@@ -289,15 +294,14 @@ def warm_up(loader: DataLoader) -> None:
 def loader_rate(loader: DataLoader) -> float:
     """Images/s over one full epoch of a warmed-up loader."""
     start = time.perf_counter()
-    seen = sum(len(batch) for batch in loader)
+    seen = sum(len(labels) for images, labels in loader)
     return seen / (time.perf_counter() - start)
 
 
-def measure_augmentation(images: torch.Tensor, n_images: int) -> dict:
+def measure_augmentation(images: torch.Tensor, labels: torch.Tensor, n_images: int) -> dict:
     """SimCLR augmentation, batched on the device vs per-image PIL in a DataLoader, in images/s."""
     batched = batched_augment_rate(images, n_images)
-    pil_images = to_pil_images(images, n_images)
-    loader = per_image_loader(pil_images, simclr_pil_transform(), n_images, AUGMENT_BATCH)
+    loader = per_image_loader(pil_dataset(images, labels, n_images, simclr_pil_transform()), AUGMENT_BATCH)
     warm_up(loader)
     per_image = loader_rate(loader)
     del loader  # stops its workers
@@ -316,6 +320,7 @@ def make_model(profile: Profile, num_classes: int, device, memory_format) -> Cla
 
 
 def sgd_as_in_fit(model, profile: Profile) -> torch.optim.Optimizer:
+    """The optimiser ``fit`` uses: SGD with Nesterov momentum and the profile's weight decay."""
     return torch.optim.SGD(
         model.parameters(), lr=profile.lr, momentum=0.9, nesterov=True, weight_decay=profile.weight_decay
     )
@@ -341,10 +346,18 @@ def simclr_supervised_loss(model, images, labels, generator):
     return F.cross_entropy(model(x), labels)
 
 
-def rotation_loss_preaugmented(model, floats):
-    """The rotation loss on a batch a DataLoader has already cropped, flipped and made float."""
+# Losses (model, float images, labels) -> loss for batches a DataLoader has already augmented.
+
+
+def rotation_loss_preaugmented(model, floats, labels):
+    """The rotation loss on images already cropped, flipped and made float (labels unused)."""
     rotated, rotations = rotate_batch(floats)
     return F.cross_entropy(model(rotated.contiguous(memory_format=torch.channels_last)), rotations)
+
+
+def supervised_loss_preaugmented(model, floats, labels):
+    """Cross-entropy on true labels of images already augmented and made float."""
+    return F.cross_entropy(model(floats.contiguous(memory_format=torch.channels_last)), labels)
 
 
 def train_step(model, optimizer, compute_loss, autocast) -> None:
@@ -373,13 +386,14 @@ def device_step(profile, num_classes, memory_format, loss_fn, images, labels, im
     return step
 
 
-def loader_step(images, images_per_step: int, n_pil: int):
-    """A fresh class-profile rotation model and a training step fed by the per-image DataLoader."""
-    device = images.device
-    model = make_model(CLASS, 4, device, torch.channels_last)
+def loader_step(dataset: PILImages, num_classes: int, loss_fn, images_per_step: int, device):
+    """A fresh class-profile model and a training step fed by a per-image DataLoader.
+
+    ``loss_fn(model, floats, labels)`` gets batches the workers have already augmented.
+    """
+    model = make_model(CLASS, num_classes, device, torch.channels_last)
     optimizer = sgd_as_in_fit(model, CLASS)
-    pil_images = to_pil_images(images, n_pil)
-    loader = per_image_loader(pil_images, crop_flip_pil_transform(), n_pil, images_per_step)
+    loader = per_image_loader(dataset, images_per_step)
     warm_up(loader)
 
     def endless():
@@ -389,8 +403,8 @@ def loader_step(images, images_per_step: int, n_pil: int):
     stream = endless()
 
     def step():
-        floats = next(stream).to(device, non_blocking=True)
-        train_step(model, optimizer, lambda: rotation_loss_preaugmented(model, floats), contextlib.nullcontext())
+        floats, labels = (t.to(device, non_blocking=True) for t in next(stream))
+        train_step(model, optimizer, lambda: loss_fn(model, floats, labels), contextlib.nullcontext())
 
     return step
 
@@ -411,12 +425,21 @@ class Variant:
 def step_variants(images, labels, device, quick: bool) -> list[Variant]:
     """The training steps to time; the first is the lectures' own, the others each change one thing."""
     n = CLASS.batch_size // 4  # rotation: 4 views of each image go through the encoder
-    n_pil = 8192 if quick else 20480  # images converted to PIL for the DataLoader variant
+    n_pil = 8192 if quick else 20480  # images converted to PIL for the DataLoader variants
     fp32 = fp32_precision(device)
     off = contextlib.nullcontext()
 
     def on_device(loss_fn, memory_format=torch.channels_last, profile=CLASS, classes=4, per_step=n, autocast=off):
-        return lambda: device_step(profile, classes, memory_format, loss_fn, images, labels, per_step, autocast)
+        def build():
+            return device_step(profile, classes, memory_format, loss_fn, images, labels, per_step, autocast)
+
+        return build
+
+    def per_image(transform, loss_fn, classes, per_step):
+        def build():
+            return loader_step(pil_dataset(images, labels, n_pil, transform), classes, loss_fn, per_step, device)
+
+        return build
 
     lectures = on_device(rotation_loss_channels_last)
     variants = [Variant("rotation, channels_last (as the lectures run it)", lectures, 4 * n, fp32)]
@@ -424,10 +447,21 @@ def step_variants(images, labels, device, quick: bool) -> list[Variant]:
         variants.append(Variant("rotation, channels_last, 1 thread", lectures, 4 * n, fp32, threads=1))
     variants += [
         Variant("rotation, NCHW (contiguous)", on_device(rotation_loss_nchw, torch.contiguous_format), 4 * n, fp32),
-        Variant("rotation, per-image DataLoader crop+flip", lambda: loader_step(images, n, n_pil), 4 * n, fp32),
         Variant(
-            "SimCLR augment + supervised, channels_last",
+            "rotation, per-image DataLoader crop+flip",
+            per_image(crop_flip_pil_transform(), rotation_loss_preaugmented, 4, n),
+            4 * n,
+            fp32,
+        ),
+        Variant(
+            "SimCLR augment + supervised, batched on device",
             on_device(simclr_supervised_loss, classes=10, per_step=CLASS.batch_size),
+            CLASS.batch_size,
+            fp32,
+        ),
+        Variant(
+            "SimCLR augment + supervised, per-image DataLoader",
+            per_image(simclr_pil_transform(), supervised_loss_preaugmented, 10, CLASS.batch_size),
             CLASS.batch_size,
             fp32,
         ),
@@ -534,24 +568,50 @@ print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_mb, "error": error}))
 """
 
 
+def fresh_data_folder(folder: Path) -> Path:
+    """A data folder with no checkpoints in it, and CIFAR-10 (if prepared) linked in read-only.
+
+    Lectures train what they need when no checkpoint exists (``load_or_pretrain``), so this makes
+    each measured run a cold one, the most memory and time a student's first run can take, and
+    keeps this benchmark from writing into the repository's data folder.
+    """
+    cifar10 = data_dir() / "cifar10"
+    if cifar10.is_dir():
+        (folder / "cifar10").symlink_to(cifar10.resolve(), target_is_directory=True)
+    return folder
+
+
 def measure_lectures(device: torch.device) -> list[dict]:
-    """Each lecture in its own child process, in the class profile on ``device``."""
+    """Each lecture in its own child process, in the class profile on ``device``, in order.
+
+    All lectures share one fresh data folder, so a later lecture reuses checkpoints an earlier
+    one trained, as when a student works through them in order.
+    """
     notebooks = sorted((REPO / "lectures").glob("*.ipynb"))
-    env = dict(os.environ, SSLTEACH_PROFILE="class", SSLTEACH_DEVICE=str(device))
     results = []
-    for path in notebooks:
-        print(f"  executing {path.name} ...", flush=True)
-        child = subprocess.run(
-            [sys.executable, "-c", NOTEBOOK_RUNNER, str(path)], env=env, capture_output=True, text=True
+    with tempfile.TemporaryDirectory(prefix="sslteach-bench-") as tmp:
+        env = dict(
+            os.environ,
+            SSLTEACH_PROFILE="class",
+            SSLTEACH_DEVICE=str(device),
+            SSLTEACH_DATA=str(fresh_data_folder(Path(tmp))),
         )
-        if child.returncode != 0:
-            result = {"seconds": float("nan"), "peak_rss_mb": float("nan"), "error": child.stderr.strip()[-300:]}
-        else:
-            result = json.loads(child.stdout.strip().splitlines()[-1])
-        result["notebook"] = path.name
-        result["under_limit"] = result["peak_rss_mb"] < LECTURE_MEMORY_LIMIT_MB
-        results.append(result)
+        for path in notebooks:
+            print(f"  executing {path.name} ...", flush=True)
+            results.append(run_lecture(path, env))
     return results
+
+
+def run_lecture(path: Path, env: dict) -> dict:
+    """Wall time, the kernel's peak RSS and any error of one notebook run in a fresh interpreter."""
+    child = subprocess.run([sys.executable, "-c", NOTEBOOK_RUNNER, str(path)], env=env, capture_output=True, text=True)
+    if child.returncode != 0:
+        result = {"seconds": float("nan"), "peak_rss_mb": float("nan"), "error": child.stderr.strip()[-300:]}
+    else:
+        result = json.loads(child.stdout.strip().splitlines()[-1])
+    result["notebook"] = path.name
+    result["under_limit"] = result["peak_rss_mb"] < LECTURE_MEMORY_LIMIT_MB
+    return result
 
 
 # --------------------------------------------------------------------------------------------
@@ -635,7 +695,7 @@ def main(argv=None):
 
     peak = measure_peak(device, args.quick)
     print_peak(peak)
-    augmentation = measure_augmentation(images, 5120 if args.quick else 20480)
+    augmentation = measure_augmentation(images, labels, 5120 if args.quick else 40960)
     print_augmentation(augmentation)
     steps = measure_steps(images, labels, device, peak, args.quick)
     print_steps(steps)
