@@ -9,6 +9,8 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 LAB_IP ?= 127.0.0.1
 LAB_PORT ?= 8888
+# JupyterLab refuses to run as root unless told; containers and cloud VMs often are root.
+LAB_ROOT := $(if $(filter 0,$(shell id -u)),--ServerApp.allow_root=True)
 
 .PHONY: setup data lab test unit notebooks bench clean-venv
 
@@ -26,7 +28,7 @@ data: setup
 
 lab: setup
 	@$(PYTHON) data_scripts/get_cifar10.py || echo "*** CIFAR-10 is not prepared; the lectures fall back to the offline photographs (see README: 'When something fails')."
-	$(VENV)/bin/jupyter lab --notebook-dir=lectures --ServerApp.ip=$(LAB_IP) --ServerApp.port=$(LAB_PORT)
+	$(VENV)/bin/jupyter lab --notebook-dir=lectures --ServerApp.ip=$(LAB_IP) --ServerApp.port=$(LAB_PORT) $(LAB_ROOT)
 
 unit: data
 	$(PYTHON) -m pytest tests

@@ -11,6 +11,7 @@ untrained encoder whose BatchNorm statistics are recomputed on the training imag
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import time
 from pathlib import Path
@@ -202,8 +203,6 @@ def main(argv=None):
 
     profile = get_profile(args.profile)
     if args.steps is not None:
-        import dataclasses
-
         profile = dataclasses.replace(profile, steps=args.steps, warmup_steps=min(profile.warmup_steps, args.steps))
     device = pick_device(args.device)
     train = load_cifar10("train")
