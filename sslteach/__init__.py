@@ -1,0 +1,15 @@
+"""sslteach: the machinery behind the self-supervised learning course.
+
+The modules follow the course:
+
+- ``device``, ``profiles``: where to run and with what budget (``class`` for a CPU, ``full`` for a GPU).
+- ``data``: CIFAR-10 prepared once as uint8 tensors, and an offline tier of real photographs.
+- ``augment``: batched augmentations on the device, per-image random parameters.
+- ``encoders``: the small class-profile ConvNet and a CIFAR ResNet-18, both exposing their stages.
+- ``rotation``: rotation prediction (lecture 04).
+- ``train``: the training loop, the baselines, and ``python -m sslteach.train``.
+- ``evaluate``: kNN and linear probes on frozen features, and ``python -m sslteach.evaluate``.
+- ``plots``, ``widgets``, ``checks``: figures, interactive controls and exercise checks for the notebooks.
+"""
+
+__version__ = "0.1.0"
