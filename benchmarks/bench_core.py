@@ -372,8 +372,10 @@ def train_step(model, optimizer, compute_loss, autocast) -> None:
 
 
 def device_step(profile, num_classes, memory_format, loss_fn, images, labels, images_per_step, autocast):
-    """A fresh model and a zero-argument training step that draws its batch from ``images`` on the
-    device by index, as ``fit`` does."""
+    """A fresh model and a zero-argument training step on it.
+
+    Each step draws its batch from ``images`` on the device by index, as ``fit`` does.
+    """
     model = make_model(profile, num_classes, images.device, memory_format)
     optimizer = sgd_as_in_fit(model, profile)
     batches = index_batches(len(images), images_per_step, 10**9, images.device)
@@ -411,6 +413,8 @@ def loader_step(dataset: PILImages, num_classes: int, loss_fn, images_per_step: 
 
 @dataclasses.dataclass
 class Variant:
+    """One training-step configuration to time."""
+
     name: str
     build: Callable[[], Callable[[], None]]
     """Makes a fresh model and returns its zero-argument training step."""
