@@ -140,34 +140,39 @@ def evaluate_features(train_features, train_labels, test_features, test_labels, 
     }
 
 
+def probe_data(train_set, test_set, profile):
+    """The labelled images the protocol uses: the first ``profile.probe_train_images`` of the
+    training split and ``profile.test_images`` of the test split (0 = all). The prepared splits
+    are stored shuffled, so these prefixes are fair samples of every class."""
+    n_train = profile.probe_train_images or len(train_set.images)
+    n_test = profile.test_images or len(test_set.images)
+    return train_set.images[:n_train], train_set.labels[:n_train], test_set.images[:n_test], test_set.labels[:n_test]
+
+
 def evaluate_encoder(encoder, train_set, test_set, profile, block: int | None = None):
     """The course's protocol: frozen features, kNN and linear probe, on the held-out split.
 
-    ``train_set`` and ``test_set`` are ``ImageSet``s; the profile says how many images of each
-    to use (``probe_train_images``, ``test_images``; 0 = all).
+    ``train_set`` and ``test_set`` are ``ImageSet``s; ``block`` as in ``extract_features``.
+    Returns {"knn", "linear_probe", "train_images", "test_images"}.
     """
     device = next(encoder.parameters()).device
-    n_train = profile.probe_train_images or len(train_set.images)
-    n_test = profile.test_images or len(test_set.images)
-    train_x, train_y = train_set.images[:n_train], train_set.labels[:n_train].to(device)
-    test_x, test_y = test_set.images[:n_test], test_set.labels[:n_test].to(device)
-    train_f = extract_features(encoder, train_x, block)
-    test_f = extract_features(encoder, test_x, block)
-    scores = evaluate_features(train_f, train_y, test_f, test_y, len(train_set.classes), profile.knn_k, profile.knn_temperature)
-    return {**scores, "train_images": n_train, "test_images": n_test}
+    train_x, train_y, test_x, test_y = probe_data(train_set, test_set, profile)
+    scores = evaluate_features(
+        extract_features(encoder, train_x, block), train_y.to(device),
+        extract_features(encoder, test_x, block), test_y.to(device),
+        len(train_set.classes), profile.knn_k, profile.knn_temperature,
+    )
+    return {**scores, "train_images": len(train_x), "test_images": len(test_x)}
 
 
 def evaluate_blocks(encoder, train_set, test_set, profile) -> list[dict]:
-    """``evaluate_encoder`` for every stage of the encoder (2x2-pooled maps), one dict per stage."""
+    """``evaluate_encoder`` for every stage of the encoder (2x2-pooled maps), one dict per stage,
+    with a single pass of the encoder over the images."""
     device = next(encoder.parameters()).device
-    n_train = profile.probe_train_images or len(train_set.images)
-    n_test = profile.test_images or len(test_set.images)
-    train_y, test_y = train_set.labels[:n_train].to(device), test_set.labels[:n_test].to(device)
-    train_blocks = extract_block_features(encoder, train_set.images[:n_train])
-    test_blocks = extract_block_features(encoder, test_set.images[:n_test])
+    train_x, train_y, test_x, test_y = probe_data(train_set, test_set, profile)
     return [
-        evaluate_features(train_f, train_y, test_f, test_y, len(train_set.classes), profile.knn_k, profile.knn_temperature)
-        for train_f, test_f in zip(train_blocks, test_blocks)
+        evaluate_features(train_f, train_y.to(device), test_f, test_y.to(device), len(train_set.classes), profile.knn_k, profile.knn_temperature)
+        for train_f, test_f in zip(extract_block_features(encoder, train_x), extract_block_features(encoder, test_x))
     ]
 
 
