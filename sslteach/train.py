@@ -159,6 +159,7 @@ def pretrain(method: str, images, labels, profile: Profile, num_classes: int = 1
     return {
         "method": method,
         "profile": profile.name,
+        "profile_settings": dataclasses.asdict(profile),
         "encoder_name": profile.encoder,
         "encoder": encoder.state_dict(),
         "head": head_state,
@@ -182,7 +183,9 @@ def load_or_pretrain(method: str, path, images, labels, profile: Profile, seed: 
     path = Path(path)
     if path.exists():
         checkpoint = load_checkpoint(path)
-        if checkpoint["profile"] == profile.name and checkpoint["method"] == method:
+        # A checkpoint made with other settings (an edited profile, another seed) is retrained.
+        same_run = checkpoint.get("profile_settings") == dataclasses.asdict(profile) and checkpoint["seed"] == seed
+        if same_run and checkpoint["method"] == method:
             return checkpoint
     checkpoint = pretrain(method, images, labels, profile, seed=seed)
     save_checkpoint(path, checkpoint)

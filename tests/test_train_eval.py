@@ -431,3 +431,19 @@ def test_fit_refuses_a_dataset_smaller_than_one_batch():
     profile = dataclasses.replace(CLASS, steps=1, batch_size=8, warmup_steps=1)
     with pytest.raises(ValueError, match="cannot fill a batch"):
         fit(model, supervised_loss, random_images(N=4), torch.zeros(4, dtype=torch.long), profile, images_per_step=8)
+
+
+def test_load_or_pretrain_retrains_when_the_profile_changed(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_pretrain(method, images, labels, profile, num_classes=10, seed=0):
+        calls.append(profile.steps)
+        return {"method": method, "profile": profile.name, "profile_settings": dataclasses.asdict(profile),
+                "seed": seed, "encoder": {}, "history": {}}
+
+    monkeypatch.setattr(train_module, "pretrain", fake_pretrain)
+    path = tmp_path / "c.pt"
+    images, labels = random_images(N=4), torch.zeros(4, dtype=torch.long)
+    for steps in (3, 3, 5):
+        train_module.load_or_pretrain("rotation", path, images, labels, dataclasses.replace(CLASS, steps=steps))
+    assert calls == [3, 5]  # the second call loaded; the edited profile retrained
