@@ -12,7 +12,7 @@ LAB_PORT ?= 8888
 # JupyterLab refuses to run as root unless told; containers and cloud VMs often are root.
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--ServerApp.allow_root=True)
 
-.PHONY: setup data lab test unit notebooks bench clean-venv
+.PHONY: setup data lab test unit notebooks bench student clean-venv
 
 # Reinstall whenever pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
@@ -41,6 +41,9 @@ test: data
 
 bench: data
 	$(PYTHON) benchmarks/bench_core.py
+
+student: setup
+	$(PYTHON) tools/make_student.py
 
 clean-venv:
 	rm -rf $(VENV)
