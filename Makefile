@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make lab    create .venv, install, prepare CIFAR-10, open JupyterLab on lectures/
-#   make test   the same set-up, then the unit tests and the notebook regression tests
+#   make test   the same set-up, then the unit tests, the notebook regression tests and the
+#               lectures run in JupyterLab in a headless browser (tests_browser/)
 # CIFAR-10 comes from $SSLTEACH_CIFAR10_SOURCE when set (a local archive or folder), else it
 # is downloaded from the official site. Prepared data goes to $SSLTEACH_DATA (default data/).
 
@@ -12,7 +13,7 @@ LAB_PORT ?= 8888
 # JupyterLab refuses to run as root unless told; containers and cloud VMs often are root.
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--ServerApp.allow_root=True)
 
-.PHONY: setup data lab test unit notebooks bench student clean-venv
+.PHONY: setup data lab test unit notebooks bench student browser-test clean-venv
 
 # Reinstall whenever pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
@@ -36,8 +37,14 @@ unit: data
 notebooks: data
 	$(PYTHON) -m pytest --nbval-lax --nbval-current-env lectures
 
+# Each lecture in JupyterLab in headless Chromium (tests_browser/README.md); after `make
+# notebooks` it only loads the checkpoints that run saved.
+browser-test: data
+	$(PYTHON) -m pytest tests_browser -v -s
+
 test: data
 	$(PYTHON) -m pytest tests lectures --nbval-lax --nbval-current-env
+	$(PYTHON) -m pytest tests_browser
 
 bench: data
 	$(PYTHON) benchmarks/bench_core.py

@@ -1,0 +1,294 @@
+"""Every lecture, run the way a student runs it: in JupyterLab, in a real browser.
+
+For each `lectures/*.ipynb`: open it in JupyterLab, Run > Run All Cells, wait until every code
+cell has its execution number, and check that no cell shows an error and that no widget is shown
+as text (``VBox(children=...)``, the sign of a missing JupyterLab widgets extension). Then use
+the lecture's first interactive widget as a student would (click a toggle button that is not
+selected, or press the right arrow on a slider, ...) and check that what the widget shows
+changes: the round trip browser -> kernel -> browser. nbval (`make test`, which runs first)
+checks the outputs' values; this checks what nbval cannot see.
+
+Screenshots of each lecture go to screenshots/ (see tests_browser/README.md).
+"""
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LECTURES = sorted((ROOT / "lectures").glob("*.ipynb"))
+SCREENSHOTS = ROOT / "screenshots"
+
+# Without checkpoints the rotation lecture trains three encoders (~3.5 min on a 2-core CPU).
+RUN_TIMEOUT_S = 600
+KERNEL_START_TIMEOUT_S = 120
+WIDGET_TIMEOUT_S = 60
+VIEWPORT = {"width": 1400, "height": 1000}
+TALLEST_SCREENSHOT = 16000  # pixels; Chromium cannot capture much more in one image
+
+# A lecture whose code uses these must show a widget that responds.
+USES_WIDGETS = re.compile(r"^\s*(import ipywidgets|from ipywidgets|from sslteach\.widgets|"
+                          r"import sslteach\.widgets)", re.MULTILINE)
+
+# Controls, in the order they are tried inside the first output that holds one of them;
+# use_control says what a student does to each.
+CONTROLS = [
+    ("toggle button", ".widget-toggle-button"),
+    ("slider", ".widget-slider .noUi-handle"),
+    ("dropdown", ".widget-dropdown select"),
+    ("button", "button.widget-button"),
+    ("checkbox", ".widget-checkbox input"),
+]
+
+# Per code cell: its prompt and, per output, what the notebook model holds and how the page
+# shows it. The DOM alone cannot tell an error from text written to stderr (both render as
+# data-mime-type="application/vnd.jupyter.stderr"), so errors come from the model, which
+# JupyterLab exposes as window.jupyterapp (--LabApp.expose_app_in_browser).
+CELLS_JS = """() => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  return panel.content.widgets.filter(cell => cell.model.type === 'code').map(cell => ({
+    prompt: cell.node.querySelector('.jp-InputPrompt').textContent.trim(),
+    source: cell.model.sharedModel.getSource().slice(0, 80),
+    outputs: cell.outputArea.widgets.map((child, i) => {
+      const output = cell.model.outputs.get(i).toJSON();
+      const shown = child.node.querySelector('.jp-OutputArea-output');
+      return {
+        type: output.output_type,
+        error: output.output_type === 'error' ? `${output.ename}: ${output.evalue}` : null,
+        widget: 'application/vnd.jupyter.widget-view+json' in (output.data || {}),
+        shown_as: shown ? (shown.dataset.mimeType || 'widget') : null,
+        text: shown ? shown.textContent.slice(0, 200) : '',
+      };
+    }),
+  }));
+}"""
+
+STATE_JS = """() => ({
+  prompts: [...document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell .jp-InputPrompt')]
+    .map(prompt => prompt.textContent.trim()),
+  kernel: document.querySelector('.jp-NotebookPanel .jp-Notebook-ExecutionIndicator')
+    ?.dataset.status ?? 'unknown',
+})"""
+
+# What a widget shows, leaving out its controls (a slider's readout changes without the kernel).
+SNAPSHOT_JS = """area => ({
+  images: [...area.querySelectorAll('img')].map(img => img.src),
+  bars: [...area.querySelectorAll('.progress-bar')].map(bar => `${bar.style.width} ${bar.className}`),
+  text: [...area.querySelectorAll('.widget-html-content, div.widget-label, .widget-output')]
+    .map(element => element.textContent.trim()),
+})"""
+
+
+def uses_widgets(lecture: Path) -> bool:
+    cells = json.loads(lecture.read_text())["cells"]
+    return any(USES_WIDGETS.search("".join(c["source"])) for c in cells if c["cell_type"] == "code")
+
+
+def wait_for(page, condition, timeout_s: float, what: str, poll_s: float = 0.5):
+    """Poll condition() until it returns something truthy; fail with `what` after timeout_s."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s} s waiting for {what}; last state: "
+                        f"{page.evaluate(STATE_JS)}", pytrace=False)
+        page.wait_for_timeout(poll_s * 1000)
+
+
+def open_lecture(page, lab, lecture: Path) -> None:
+    # ?reset: a fresh workspace, not the tabs the previous lecture left open.
+    page.goto(f"{lab.url}/lab/tree/{lecture.relative_to(ROOT).as_posix()}?reset&token={lab.token}")
+    page.wait_for_selector(".jp-NotebookPanel .jp-CodeCell", timeout=KERNEL_START_TIMEOUT_S * 1000)
+    panels = page.locator(".jp-NotebookPanel").count()
+    assert panels == 1, f"{panels} notebooks open; the workspace was not reset"
+    wait_for(page, lambda: page.evaluate(STATE_JS)["kernel"] == "idle", KERNEL_START_TIMEOUT_S,
+             "the kernel to start (a 'Select Kernel' dialog means the kernelspec is missing)")
+    page.evaluate("window.jupyterapp.shell.collapseLeft()")  # more room for the notebook
+
+
+def menu(page, *path: str) -> None:
+    """Click through the menu bar, e.g. menu(page, "Run", "Run All Cells")."""
+    page.locator(".lm-MenuBar").get_by_role("menuitem", name=path[0], exact=True).click()
+    for item in path[1:]:
+        page.locator(".lm-Menu").get_by_role("menuitem", name=item, exact=True).click()
+
+
+def run_all_cells(page) -> list[str]:
+    """Clear the committed outputs, Run > Run All Cells; wait until it is done. -> the prompts."""
+    # Clearing also resets the prompts to [ ]:, so a finished run is one where some cell has
+    # a number (and the outputs checked below are this run's, not the file's).
+    menu(page, "Edit", "Clear Outputs of All Cells")
+    assert set(page.evaluate(STATE_JS)["prompts"]) <= {"[ ]:"}, "clearing kept execution counts"
+    menu(page, "Run", "Run All Cells")
+
+    def finished():
+        # Done when the kernel is idle and no cell waits ([*]:), twice in a row a second
+        # apart; a cell that fails stops the run, leaving the cells after it at [ ]:.
+        states = []
+        for _ in range(2):
+            states.append(page.evaluate(STATE_JS))
+            page.wait_for_timeout(1000)
+        if all(s["kernel"] == "idle" and "[*]:" not in s["prompts"]
+               and set(s["prompts"]) != {"[ ]:"} for s in states):
+            return states[-1]["prompts"]
+        return None
+
+    return wait_for(page, finished, RUN_TIMEOUT_S, "Run All Cells to finish", poll_s=1)
+
+
+def screenshot_notebook(page, path: Path) -> None:
+    """The whole notebook in one picture: a viewport as tall as the notebook's cells."""
+    page.set_viewport_size(VIEWPORT)
+    # The notebook scrolls inside its own panel (and pads its end by a screen's height, to
+    # scroll past the last cell): measure from its top to the last cell's bottom.
+    measure = """() => {
+      const scroller = document.querySelector('.jp-NotebookPanel .jp-WindowedPanel-outer');
+      scroller.scrollTop = 0;
+      const cells = scroller.querySelectorAll('.jp-Cell');
+      const bottom = cells[cells.length - 1].getBoundingClientRect().bottom;
+      return [window.innerHeight - scroller.clientHeight,
+              bottom - scroller.getBoundingClientRect().top + 40];
+    }"""
+    around, cells = page.evaluate(measure)
+    height = int(min(max(around + cells, VIEWPORT["height"]), TALLEST_SCREENSHOT))
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": height})
+    page.evaluate(measure)  # back to the top after the resize
+    page.wait_for_timeout(500)  # let the layout settle
+    page.screenshot(path=path)
+
+
+def first_widget_with_a_control(page):
+    """The first output showing a widget with a control. -> (output locator, control name)."""
+    any_control = ", ".join(selector for _, selector in CONTROLS)
+    area = page.locator(f".jp-NotebookPanel .jp-OutputArea-output:has({any_control})").first
+    if area.count() == 0:
+        return None, None
+    for name, selector in CONTROLS:
+        if area.locator(selector).count():
+            return area, name
+    raise AssertionError("unreachable: the output holds one of CONTROLS")
+
+
+def use_control(area, name: str) -> str:
+    """Change the control's value like a student would. -> what was done, for the report."""
+    if name == "toggle button":
+        button = area.locator(".widget-toggle-button:not(.mod-active)").first
+        label = button.inner_text()
+        button.click()
+        return f"clicked the toggle button {label!r}"
+    if name == "slider":
+        area.locator(".widget-slider .noUi-handle").first.press("ArrowRight")
+        return "pressed ArrowRight on the first slider"
+    if name == "dropdown":
+        select = area.locator(".widget-dropdown select").first
+        options = select.locator("option").all_inner_texts()
+        current = select.evaluate("select => select.selectedIndex")
+        select.select_option(index=(current + 1) % len(options))
+        return f"chose {options[(current + 1) % len(options)]!r} in the first dropdown"
+    area.locator(dict(CONTROLS)[name]).first.click()
+    return f"clicked the first {name}"
+
+
+def describe_change(before: dict, after: dict) -> str:
+    changed = []
+    if before["images"] != after["images"]:
+        changed.append(f"{sum(a != b for a, b in zip(before['images'], after['images']))} image(s)")
+    if before["bars"] != after["bars"]:
+        changed.append(f"{sum(a != b for a, b in zip(before['bars'], after['bars']))} progress bar(s)")
+    if before["text"] != after["text"]:
+        pairs = [(a, b) for a, b in zip(before["text"], after["text"]) if a != b]
+        changed.append(f"{len(pairs)} text(s), e.g. {pairs[0][0]!r} -> {pairs[0][1]!r}" if pairs
+                       else "the texts")
+    return ", ".join(changed)
+
+
+def check_cells(page, lecture: Path, when: str) -> int:
+    """No cell failed, every cell ran, every widget shows as one. -> the number of widgets."""
+    cells = page.evaluate(CELLS_JS)
+    outputs = [(cell, output) for cell in cells for output in cell["outputs"]]
+    errors = [f"cell {cell['prompt']} {cell['source']!r}: {output['error']}"
+              for cell, output in outputs if output["error"]]
+    assert not errors, f"{lecture.name}: cells failed in JupyterLab {when}:\n" + "\n".join(errors)
+    not_run = [cell["source"] for cell in cells if not re.fullmatch(r"\[\d+\]:", cell["prompt"])]
+    assert not not_run, f"{lecture.name}: cells without an execution count: {not_run}"
+    as_text = [output["text"] for _, output in outputs
+               if output["widget"] and output["shown_as"] != "widget"]
+    assert not as_text, (f"{lecture.name}: widgets shown as text, not as widgets (is the "
+                         f"jupyterlab_widgets extension installed?): {as_text}")
+    broken = [output["text"] for _, output in outputs if "Error displaying widget" in output["text"]]
+    assert not broken, f"{lecture.name}: widgets failed to display: {broken}"
+    return sum(output["widget"] for _, output in outputs)
+
+
+def exercise_widget(page, area, control: str, shot: dict) -> str:
+    """Use the control, wait for what the widget shows to change. -> a report of the change."""
+    area.scroll_into_view_if_needed()
+    area.screenshot(path=shot["2-widget-before"])
+    before = area.evaluate(SNAPSHOT_JS)
+    acted = time.monotonic()
+    action = use_control(area, control)
+
+    def changed():
+        now = area.evaluate(SNAPSHOT_JS)
+        return now if now != before else None
+
+    wait_for(page, changed, WIDGET_TIMEOUT_S,
+             f"the widget to change after the student's action ({action})", poll_s=0.25)
+    responded = time.monotonic()
+    wait_for(page, lambda: page.evaluate(STATE_JS)["kernel"] == "idle", WIDGET_TIMEOUT_S,
+             "the kernel to finish the widget's update")
+    after = area.evaluate(SNAPSHOT_JS)
+    area.screenshot(path=shot["3-widget-after"])
+    screenshot_notebook(page, shot["4-page-after"])
+    return f"{action}: {describe_change(before, after)} changed in {responded - acted:.1f} s"
+
+
+@pytest.mark.parametrize("lecture", LECTURES, ids=[p.stem for p in LECTURES])
+def test_lecture_runs_and_its_widget_responds(lecture, browser, lab, timings):
+    committed = lecture.read_bytes()
+    SCREENSHOTS.mkdir(exist_ok=True)
+    shot = {step: SCREENSHOTS / f"{lecture.stem}-{step}.png"
+            for step in ["1-ran", "2-widget-before", "3-widget-after", "4-page-after"]}
+    context = browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(60_000)
+    page = context.new_page()
+    page_errors = []
+    page.on("pageerror", lambda error: page_errors.append(str(error)))
+    try:
+        start = time.monotonic()
+        open_lecture(page, lab, lecture)
+        opened = time.monotonic()
+        prompts = run_all_cells(page)
+        ran = time.monotonic()
+        report = (f"{lecture.stem}: open {opened - start:.0f} s, run all {ran - opened:.0f} s, "
+                  f"{len(prompts)} code cells")
+        print(f"\n{report}", flush=True)
+        screenshot_notebook(page, shot["1-ran"])  # before the checks, to look at a failure
+
+        widgets = check_cells(page, lecture, "after Run All Cells")
+        report += f", no errors, {widgets} widget output(s)"
+        area, control = first_widget_with_a_control(page)
+        if area is None:
+            assert not uses_widgets(lecture), (
+                f"{lecture.name} uses ipywidgets but shows no widget with a control "
+                f"(slider, toggle buttons, ...) after Run All Cells; see {shot['1-ran']}")
+            report += ", none with a control"
+        else:
+            report += "; " + exercise_widget(page, area, control, shot)
+            check_cells(page, lecture, "after using the widget")
+        print(report, flush=True)
+        timings.append(report)
+    finally:
+        if page_errors:
+            print(f"{lecture.stem}: JavaScript errors in the page: {page_errors}", flush=True)
+        context.close()
+        lab.shut_down_kernels()
+    assert lecture.read_bytes() == committed, (
+        f"the browser test rewrote {lecture.name} (autosave should be off); "
+        f"restore it with: git checkout {lecture.relative_to(ROOT)}")
