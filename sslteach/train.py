@@ -3,6 +3,7 @@
     python -m sslteach.train rotation --profile class --out checkpoints/rotation.pt
     python -m sslteach.train supervised --profile class --out checkpoints/supervised.pt
     python -m sslteach.train random-init --profile class --out checkpoints/random-init.pt
+    python -m sslteach.train colorization --profile class --out checkpoints/colorization.pt
 
 Every method gets the same budget from the profile: the same number of optimiser steps with
 the same number of images through the encoder per step. ``random-init`` is the honest floor: an
@@ -23,6 +24,8 @@ from tqdm.auto import tqdm
 
 from .augment import random_crop_flip, to_float
 from .checkpoint import load_checkpoint, save_checkpoint
+from .colorization import ab_gamut_bins
+from .colorizer import ColorizationNet, colorization_loss, fit_prior, regression_loss
 from .device import pick_device, seed_everything
 from .encoders import Encoder, build_encoder
 from .profiles import Profile, get_profile
@@ -139,7 +142,7 @@ def pretrain(method: str, images, labels, profile: Profile, num_classes: int = 1
     """Run one method on ``images`` (on the device) and return a checkpoint dict."""
     seed_everything(seed)
     encoder = build_encoder(profile.encoder).to(images.device, memory_format=torch.channels_last)
-    head_state, history = None, {"seconds": 0.0, "images_seen": 0}
+    head_state, history, extras = None, {"seconds": 0.0, "images_seen": 0}, {}
     if method == "rotation":
         model = Classifier(encoder, 4).to(images.device)
         loss_fn = lambda m, x, y, g: rotation_loss(m, x, g)  # noqa: E731 - labels unused
@@ -148,6 +151,18 @@ def pretrain(method: str, images, labels, profile: Profile, num_classes: int = 1
     elif method == "supervised":
         model = Classifier(encoder, num_classes).to(images.device)
         history = fit(model, supervised_loss, images, labels, profile, profile.batch_size, seed, "supervised")
+        head_state = model.head.state_dict()
+    elif method == "colorization":  # the colour prior comes from the training images, before training
+        bins = ab_gamut_bins().to(images.device)
+        prior, weights = fit_prior(images, bins)
+        model = ColorizationNet(encoder, len(bins)).to(images.device)
+        loss_fn = lambda m, x, y, g: colorization_loss(m, x, bins, weights, g)  # noqa: E731
+        history = fit(model, loss_fn, images, labels, profile, profile.batch_size, seed, "colorization")
+        head_state, extras = model.head.state_dict(), {"bins": bins.cpu(), "prior": prior.cpu()}
+    elif method == "colorization-regression":
+        model = ColorizationNet(encoder, 2).to(images.device)
+        loss_fn = lambda m, x, y, g: regression_loss(m, x, g)  # noqa: E731
+        history = fit(model, loss_fn, images, labels, profile, profile.batch_size, seed, "colorization-regression")
         head_state = model.head.state_dict()
     elif method == "random-init":
         start = time.perf_counter()
@@ -165,10 +180,11 @@ def pretrain(method: str, images, labels, profile: Profile, num_classes: int = 1
         "head": head_state,
         "seed": seed,
         "history": history,
+        **extras,
     }
 
 
-METHODS = ("rotation", "supervised", "random-init")
+METHODS = ("rotation", "supervised", "random-init", "colorization", "colorization-regression")
 
 
 def encoder_from_checkpoint(checkpoint: dict, device=None) -> Encoder:

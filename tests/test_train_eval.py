@@ -157,9 +157,11 @@ def test_pretrain_smoke(method, profile, monkeypatch, tmp_path):
         assert history["images_seen"] == profile.steps * per_step
         assert len(history["loss"]) == profile.steps
         assert all(math.isfinite(v) for v in history["loss"])
-        assert checkpoint["head"]["weight"].shape[0] == (4 if method == "rotation" else 10)
-        # Mixed precision is asked for by the full profile, but autocast stays off on the CPU.
-        assert autocast_flags == [("cpu", False)]
+        if method in ("rotation", "supervised"):  # colorization's head is convolutional (test_colorizer.py)
+            assert checkpoint["head"]["weight"].shape[0] == (4 if method == "rotation" else 10)
+        # Mixed precision is asked for by the full profile, but autocast stays off on the CPU
+        # (colorization also switches it off explicitly around its Lab conversion).
+        assert set(autocast_flags) == {("cpu", False)}
 
     # The checkpoint survives a save and a weights-only load, and rebuilds the same encoder.
     path = save_checkpoint(tmp_path / "c.pt", checkpoint)

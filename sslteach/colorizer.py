@@ -1,0 +1,170 @@
+"""The colorization pretext task as a network to train (Zhang, Isola & Efros, ECCV 2016).
+
+``sslteach.colorization`` has the maths (Lab, the ab bins, soft targets, the prior, the
+rebalanced loss, the annealed mean); this module puts an encoder under it. The encoder sees the
+lightness only, as a grey image (L / 100 copied to 3 channels), so that every pretext method
+trains the same encoder architecture and the linear probe compares like with like. A small
+fully-convolutional head on the encoder's third stage (H/4 x W/4) predicts, for every pixel of
+that grid, either Q logits over the ab bins (the paper) or ab itself (the L2 baseline, Eq. 1).
+The paper also predicts at 1/4 resolution and upsamples the colours, which the eye forgives
+because it is far more sensitive to detail in lightness than in colour.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .augment import random_crop_flip, to_float
+from .colorization import (
+    ab_prior,
+    ab_regression_loss,
+    annealed_mean,
+    lab_to_rgb,
+    rebalanced_loss,
+    rebalancing_weights,
+    rgb_to_lab,
+    soft_encode,
+)
+from .encoders import Encoder
+
+AB_SCALE = 110.0  # the regressor predicts ab / 110 = tanh(output), as in the PyTorch port
+DOWNSAMPLE = 4  # the head predicts on the encoder's stage-3 grid, H/4 x W/4
+
+
+class ColorizationNet(nn.Module):
+    """Encoder stages 1-3 on the lightness, then a per-pixel head: (B, 3, H, W) -> (B, K, H/4, W/4).
+
+    Fully convolutional, so any H, W divisible by 8 works (a photograph at native size too);
+    stage 4 and the global pooling are not used.
+
+    Parameters
+    ----------
+    encoder : Encoder
+        With at least three stages, the third at 1/4 resolution (both course encoders).
+    num_outputs : int
+        K: Q bin logits for colorization as classification, 2 for ab regression.
+    """
+
+    def __init__(self, encoder: Encoder, num_outputs: int):
+        super().__init__()
+        self.encoder = encoder
+        self.num_outputs = num_outputs
+        width = encoder.block_dims[2]
+        self.head = nn.Sequential(
+            nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+            nn.Conv2d(width, num_outputs, 1),
+        )
+
+    def forward_lightness(self, L: torch.Tensor) -> torch.Tensor:
+        """L : (B, 1, H, W) in Lab units [0, 100] -> (B, K, H/4, W/4)."""
+        grey = (L / 100).expand(-1, 3, -1, -1)  # (B, 3, H, W): the same encoder input as RGB
+        h = self.encoder.normalize(grey.contiguous(memory_format=torch.channels_last))
+        for block in self.encoder.blocks[:3]:  # = forward_blocks(grey)[2], without stage 4
+            h = block(h)
+        return self.head(h)  # (B, K, H/4, W/4)
+
+    def forward(self, rgb: torch.Tensor) -> torch.Tensor:
+        """rgb : (B, 3, H, W) floats in [0, 1] -> (B, K, H/4, W/4); only its lightness is used."""
+        return self.forward_lightness(rgb_to_lab(rgb)[:, :1])
+
+
+def lightness_and_pooled_ab(images: torch.Tensor, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Augmented input and target: uint8 (B, 3, H, W) -> L (B, 1, H, W), ab (B, 2, H/4, W/4).
+
+    Random crop and flip as for rotation. The target ab is average-pooled to the prediction's
+    grid. Lab is computed with autocast off: in bfloat16 the colour matrices lose about one Lab
+    unit, a tenth of a bin.
+    """
+    x = to_float(random_crop_flip(images, generator=generator))
+    with torch.autocast(x.device.type, enabled=False):
+        lab = rgb_to_lab(x.float())  # (B, 3, H, W)
+    return lab[:, :1], F.avg_pool2d(lab[:, 1:], DOWNSAMPLE)
+
+
+def _ab_error(pred_ab: torch.Tensor, ab: torch.Tensor) -> float:
+    """Mean Euclidean distance in the ab plane, Lab units: (B, 2, h, w), (B, 2, h, w) -> float."""
+    return (pred_ab.detach().float() - ab).norm(dim=1).mean().item()
+
+
+def colorization_loss(model: ColorizationNet, images: torch.Tensor, bins: torch.Tensor,
+                      weights: torch.Tensor, generator=None) -> tuple[torch.Tensor, dict]:
+    """Class-rebalanced cross-entropy over the ab bins (Zhang et al. 2016, Eq. 2-4).
+
+    Parameters
+    ----------
+    model : ColorizationNet
+        With ``num_outputs == Q``.
+    images : (B, 3, H, W) uint8 tensor
+    bins : (Q, 2) tensor
+        From :func:`sslteach.colorization.ab_gamut_bins`.
+    weights : (Q,) tensor
+        From :func:`fit_prior`.
+
+    Returns
+    -------
+    loss : scalar tensor
+    metrics : dict
+        ``ab_error``: mean ab distance of the annealed-mean colours to the pooled true colours.
+    """
+    L, ab = lightness_and_pooled_ab(images, generator)  # (B, 1, H, W), (B, 2, h, w)
+    logits = model.forward_lightness(L)  # (B, Q, h, w)
+    targets = soft_encode(ab, bins)  # (B, Q, h, w)
+    loss = rebalanced_loss(logits.float(), targets, weights)
+    with torch.no_grad():
+        error = _ab_error(annealed_mean(logits.float(), bins), ab)
+    return loss, {"ab_error": error}
+
+
+def regression_loss(model: ColorizationNet, images: torch.Tensor, generator=None) -> tuple[torch.Tensor, dict]:
+    """The L2 baseline (Zhang et al. 2016, Eq. 1) on the pooled ab, both divided by 110.
+
+    model : ColorizationNet with ``num_outputs == 2``; tanh of its output is read as ab / 110.
+    images : (B, 3, H, W) uint8 -> (loss, {"ab_error": mean ab distance, Lab units}).
+
+    Both choices follow the PyTorch port (colorizers/siggraph17.py ends its regression head with
+    a Tanh) and both are needed at the learning rate shared with the other methods: in Lab units
+    the loss is in the thousands, and an unbounded output makes SGD diverge (ResNet-18, lr 0.1).
+    """
+    L, ab = lightness_and_pooled_ab(images, generator)
+    pred = torch.tanh(model.forward_lightness(L).float())  # (B, 2, h, w), ab / 110
+    return ab_regression_loss(pred, ab / AB_SCALE), {"ab_error": _ab_error(AB_SCALE * pred, ab)}
+
+
+@torch.no_grad()
+def colorize(model: ColorizationNet, images: torch.Tensor, bins: torch.Tensor | None = None,
+             temperature: float = 0.38) -> torch.Tensor:
+    """Colour images from their lightness: (B, 3, H, W) uint8 or [0, 1] floats -> rgb (B, 3, H, W).
+
+    The predicted ab (annealed mean, Eq. 5, when ``bins`` are given; 110 tanh of the regressor's
+    output when ``bins`` is None) is upsampled bilinearly from H/4 x W/4 and joined to the original L.
+    ``model`` should be in eval mode.
+    """
+    lab = rgb_to_lab(to_float(images).float())  # (B, 3, H, W)
+    L = lab[:, :1]
+    out = model.forward_lightness(L).float()  # (B, K, H/4, W/4)
+    ab = AB_SCALE * torch.tanh(out) if bins is None else annealed_mean(out, bins, temperature)  # (B, 2, H/4, W/4)
+    ab = F.interpolate(ab, size=L.shape[-2:], mode="bilinear", align_corners=False)  # (B, 2, H, W)
+    return lab_to_rgb(torch.cat([L, ab], dim=1))
+
+
+@torch.no_grad()
+def fit_prior(images: torch.Tensor, bins: torch.Tensor, max_images: int = 5000,
+              chunk: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
+    """Colour prior p~ and rebalancing weights w (Zhang et al. 2016, Eq. 4, lambda = 0.5).
+
+    Computed on the first ``max_images`` images, on ab pooled to the H/4 x W/4 grid of the
+    targets (the weights apply to the pooled targets). ``ab_prior`` builds a pixels x Q distance
+    table, so the images go through in chunks; the chunks' priors are averaged, weighted by their
+    number of pixels. This equals the prior of all pixels at once except for the Gaussian
+    smoothing's renormalisation near the gamut border (difference below 1e-3 in the tests).
+
+    images : (N, 3, H, W) uint8, bins : (Q, 2) -> prior (Q,), weights (Q,), on the images' device.
+    """
+    images = images[:max_images]
+    prior = torch.zeros(len(bins), device=images.device)
+    for batch in images.split(chunk):
+        ab = F.avg_pool2d(rgb_to_lab(to_float(batch).float())[:, 1:], DOWNSAMPLE)  # (b, 2, h, w)
+        prior += len(batch) * ab_prior(ab, bins)
+    prior = prior / len(images)
+    return prior, rebalancing_weights(prior, lam=0.5)
