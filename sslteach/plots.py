@@ -43,7 +43,7 @@ def plot_history(history: dict, title: str = "", smooth: int = 20):
     plt.show()
 
 
-def plot_block_accuracies(results: dict, metric: str = "linear_probe", reference: dict | None = None):
+def plot_block_accuracies(results: dict, metric: str = "linear_probe"):
     """Accuracy by encoder stage for several encoders.
 
     results : {encoder name: [{"knn": float, "linear_probe": float}, ...] one per stage}

@@ -114,8 +114,12 @@ def fit(model, loss_fn, images, labels, profile: Profile, images_per_step: int, 
     return history
 
 
+# Images used to recompute BatchNorm statistics of the random-init baseline: 20 full batches of 512.
+BATCHNORM_IMAGES = 10_240
+
+
 @torch.no_grad()
-def recompute_batchnorm(encoder: nn.Module, images: torch.Tensor, batch_size: int = 512, max_images: int = 10_240):
+def recompute_batchnorm(encoder: nn.Module, images: torch.Tensor, batch_size: int = 512, max_images: int = BATCHNORM_IMAGES):
     """Replace every BatchNorm's running statistics by those of ``images`` (up to ``max_images``).
 
     An untrained encoder keeps mean 0 and variance 1 in its BatchNorm layers, which is wrong for
@@ -167,7 +171,7 @@ def pretrain(method: str, images, labels, profile: Profile, num_classes: int = 1
     elif method == "random-init":
         start = time.perf_counter()
         recompute_batchnorm(encoder, images)
-        history = {"seconds": time.perf_counter() - start, "images_seen": min(len(images), 10_240)}
+        history = {"seconds": time.perf_counter() - start, "images_seen": min(len(images), BATCHNORM_IMAGES)}
     else:
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
     encoder.eval()

@@ -20,12 +20,7 @@ from sslteach.train import fit, pretrain
 TINY_CLASS = dataclasses.replace(CLASS, steps=2, batch_size=16, warmup_steps=1)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def colour_cue_images(N=64, S=32, seed=0):

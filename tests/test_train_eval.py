@@ -54,14 +54,7 @@ TINY_CLASS = dataclasses.replace(CLASS, steps=2, batch_size=16, warmup_steps=1)
 TINY_FULL = dataclasses.replace(FULL, steps=2, batch_size=8, warmup_steps=1)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors gain nothing from threads, and on a busy 2-core machine OpenMP's barriers
-    make each small convolution hundreds of times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def random_images(N=32, S=32, seed=0):
