@@ -6,8 +6,10 @@ The modules follow the course:
 - ``data``: CIFAR-10 prepared once as uint8 tensors, and an offline tier of real photographs.
 - ``augment``: batched augmentations on the device, per-image random parameters.
 - ``encoders``: the small class-profile ConvNet and a CIFAR ResNet-18, both exposing their stages.
+- ``colorization``, ``colorizer``: colorization, the maths and the network (lecture 01).
 - ``rotation``: rotation prediction (lecture 04).
-- ``train``: the training loop, the baselines, and ``python -m sslteach.train``.
+- ``loop``: the training loop every method shares, and the random-init baseline's BatchNorm recomputation.
+- ``train``: one pretraining function per method, and ``python -m sslteach.train``.
 - ``evaluate``: kNN and linear probes on frozen features, and ``python -m sslteach.evaluate``.
 - ``plots``, ``widgets``, ``checks``: figures, interactive controls and exercise checks for the notebooks.
 """

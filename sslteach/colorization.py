@@ -190,7 +190,7 @@ def soft_encode(ab: torch.Tensor, bins: torch.Tensor, neighbours: int = 10,
         Non-negative, at most ``neighbours`` non-zeros per pixel, sums to 1 over Q.
     """
     d2 = _squared_distances(ab, bins)  # (B, H, W, Q)
-    near_d2, near_idx = d2.topk(neighbours, dim=-1, largest=False)  # (B, H, W, neighbours)
+    near_d2, near_idx = d2.topk(neighbours, dim=-1, largest=False, sorted=False)  # (B, H, W, neighbours)
     weights = torch.exp(-near_d2 / (2 * sigma**2))
     weights = weights / weights.sum(dim=-1, keepdim=True)
     Z = torch.zeros_like(d2).scatter_(-1, near_idx, weights)  # (B, H, W, Q)
@@ -292,3 +292,25 @@ def ab_regression_loss(pred_ab: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
     objects that could be several colours. pred_ab, ab : (B, 2, H, W) -> scalar tensor.
     """
     return 0.5 * ((pred_ab - ab) ** 2).sum(dim=1).mean()
+
+
+def hue_conditioned_logits(logits: torch.Tensor, bins: torch.Tensor, hue_degrees: float,
+                           width_degrees: float = 90.0, min_mass: float = 0.1,
+                           min_chroma: float = 10.0) -> torch.Tensor:
+    """Ask the network "and if it were this hue?": keep, where plausible, only bins of one hue sector.
+
+    For every pixel that puts at least ``min_mass`` of its predicted probability on bins whose
+    hue atan2(b, a) lies within ``width_degrees / 2`` of ``hue_degrees`` (and whose chroma is at
+    least ``min_chroma``), the other bins are removed; other pixels keep their distribution.
+    Decoding the result gives one of the several colourings the network finds plausible (the
+    paper's "inherent ambiguity"), without inventing colours the network gave no mass to.
+
+    logits : (B, Q, H, W), bins : (Q, 2) -> logits (B, Q, H, W) with -inf on removed bins.
+    """
+    bins = bins.to(logits)
+    hue = torch.rad2deg(torch.atan2(bins[:, 1], bins[:, 0]))  # (Q,), degrees in (-180, 180]
+    offset = (hue - hue_degrees + 180) % 360 - 180  # signed angle to the sector's centre
+    in_sector = (offset.abs() <= width_degrees / 2) & (bins.norm(dim=1) >= min_chroma)  # (Q,)
+    mass = (F.softmax(logits, dim=1) * in_sector.view(1, -1, 1, 1)).sum(dim=1, keepdim=True)  # (B, 1, H, W)
+    keep = in_sector.view(1, -1, 1, 1) | (mass < min_mass)  # (B, Q, H, W)
+    return logits.masked_fill(~keep, float("-inf"))

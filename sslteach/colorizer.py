@@ -132,20 +132,37 @@ def regression_loss(model: ColorizationNet, images: torch.Tensor, generator=None
 
 
 @torch.no_grad()
+def predict_colours(model: ColorizationNet, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run the network once: (B, 3, H, W) uint8 or [0, 1] floats -> L (B, 1, H, W), output (B, K, H/4, W/4).
+
+    The output is Q bin logits (classification) or the regressor's raw ab; pass both to
+    :func:`decode_colours`, as often as you like (a temperature slider does not rerun the network).
+    ``model`` should be in eval mode.
+    """
+    L = rgb_to_lab(to_float(images).float())[:, :1]  # (B, 1, H, W)
+    return L, model.forward_lightness(L).float()
+
+
+def decode_colours(L: torch.Tensor, output: torch.Tensor, bins: torch.Tensor | None = None,
+                   temperature: float = 0.38) -> torch.Tensor:
+    """Join the original lightness and predicted colours: L (B, 1, H, W), output (B, K, h, w) -> rgb (B, 3, H, W).
+
+    The predicted ab (annealed mean, Eq. 5, when ``bins`` are given; 110 tanh of the regressor's
+    output when ``bins`` is None) is upsampled bilinearly from h x w to H x W.
+    """
+    ab = AB_SCALE * torch.tanh(output) if bins is None else annealed_mean(output, bins, temperature)  # (B, 2, h, w)
+    ab = F.interpolate(ab, size=L.shape[-2:], mode="bilinear", align_corners=False)  # (B, 2, H, W)
+    return lab_to_rgb(torch.cat([L, ab], dim=1))
+
+
+@torch.no_grad()
 def colorize(model: ColorizationNet, images: torch.Tensor, bins: torch.Tensor | None = None,
              temperature: float = 0.38) -> torch.Tensor:
     """Colour images from their lightness: (B, 3, H, W) uint8 or [0, 1] floats -> rgb (B, 3, H, W).
 
-    The predicted ab (annealed mean, Eq. 5, when ``bins`` are given; 110 tanh of the regressor's
-    output when ``bins`` is None) is upsampled bilinearly from H/4 x W/4 and joined to the original L.
-    ``model`` should be in eval mode.
+    :func:`predict_colours` then :func:`decode_colours`; ``bins`` None means the regressor.
     """
-    lab = rgb_to_lab(to_float(images).float())  # (B, 3, H, W)
-    L = lab[:, :1]
-    out = model.forward_lightness(L).float()  # (B, K, H/4, W/4)
-    ab = AB_SCALE * torch.tanh(out) if bins is None else annealed_mean(out, bins, temperature)  # (B, 2, H/4, W/4)
-    ab = F.interpolate(ab, size=L.shape[-2:], mode="bilinear", align_corners=False)  # (B, 2, H, W)
-    return lab_to_rgb(torch.cat([L, ab], dim=1))
+    return decode_colours(*predict_colours(model, images), bins, temperature)
 
 
 @torch.no_grad()

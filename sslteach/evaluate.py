@@ -165,14 +165,15 @@ def evaluate_encoder(encoder, train_set, test_set, profile, block: int | None = 
     return {**scores, "train_images": len(train_x), "test_images": len(test_x)}
 
 
-def evaluate_blocks(encoder, train_set, test_set, profile) -> list[dict]:
+def evaluate_blocks(encoder, train_set, test_set, profile, stages: int | None = None) -> list[dict]:
     """``evaluate_encoder`` for every stage of the encoder (2x2-pooled maps), one dict per stage,
-    with a single pass of the encoder over the images."""
+    with a single pass of the encoder over the images. ``stages``: probe only the first few (a
+    colorizer never trains the last stage)."""
     device = next(encoder.parameters()).device
     train_x, train_y, test_x, test_y = probe_data(train_set, test_set, profile)
     return [
         evaluate_features(train_f, train_y.to(device), test_f, test_y.to(device), len(train_set.classes), profile.knn_k, profile.knn_temperature)
-        for train_f, test_f in zip(extract_block_features(encoder, train_x), extract_block_features(encoder, test_x))
+        for train_f, test_f in zip(extract_block_features(encoder, train_x)[:stages], extract_block_features(encoder, test_x)[:stages])
     ]
 
 

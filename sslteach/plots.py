@@ -59,3 +59,32 @@ def plot_block_accuracies(results: dict, metric: str = "linear_probe"):
     ax.grid(alpha=0.3)
     fig.tight_layout()
     plt.show()
+
+
+def plot_ab_plane(ax, bins: torch.Tensor, values: torch.Tensor | None = None, lightness: float = 65.0,
+                  title: str = "", log: bool = False):
+    """The quantised ab plane on ``ax``: one square per bin, in its colour at ``lightness``.
+
+    bins : (Q, 2); values : (Q,) non-negative or None. With values, each square's area follows the
+    value (``log``: its logarithm, for a prior that spans decades), so a distribution over the bins
+    reads as a picture of which colours it believes in.
+    """
+    from .colorization import lab_to_rgb
+
+    bins = bins.detach().float().cpu()
+    lab = torch.cat([torch.full((len(bins), 1), lightness), bins], dim=1).T.reshape(1, 3, 1, -1)  # (1, 3, 1, Q)
+    colours = lab_to_rgb(lab)[0, :, 0].T.numpy()  # (Q, 3)
+    if values is None:
+        sizes = torch.full((len(bins),), 40.0)
+    else:
+        v = values.detach().float().cpu()
+        v = torch.log10(v.clamp(min=1e-6)) - torch.log10(v.clamp(min=1e-6)).min() if log else v
+        sizes = 60 * v / v.max().clamp(min=1e-12)
+    ax.scatter(bins[:, 1], bins[:, 0], s=sizes.numpy(), c=colours, marker="s", linewidths=0)
+    ax.set_xlabel("b (blue - yellow)")
+    ax.set_ylabel("a (green - red)")
+    ax.set_xlim(-115, 115)
+    ax.set_ylim(-115, 115)
+    ax.set_aspect("equal")
+    ax.set_facecolor("0.85")
+    ax.set_title(title, fontsize=9)

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from skimage import color, data, transform
 
 from sslteach.colorization import (
+    hue_conditioned_logits,
     ab_gamut_bins,
     ab_prior,
     ab_regression_loss,
@@ -272,3 +273,28 @@ def test_regression_loss_is_half_squared_distance_per_pixel():
     loss = lambda p: ab_regression_loss(p, red.view(1, 2, 1, 1)) + ab_regression_loss(
         p, cyan.view(1, 2, 1, 1))
     assert loss(mean) < loss(red.view(1, 2, 1, 1))
+
+
+def test_one_cell_margin_around_the_srgb_bins_gives_about_the_papers_313():
+    """The Notes' explanation of 250 versus 313, measured: dilate the computed set by one grid step."""
+    bins = ab_gamut_bins()
+    axis = torch.arange(-11, 12, dtype=torch.float32) * 10
+    grid = torch.cartesian_prod(axis, axis)  # every centre in [-110, 110]^2
+    within_one_step = torch.cdist(grid, bins).min(dim=1).values <= 10 + 1e-4  # 4-neighbours of a kept cell
+    assert 305 <= int(within_one_step.sum()) <= 325
+
+
+def test_hue_conditioning_picks_one_mode_of_a_two_coloured_pixel_and_leaves_sure_pixels_alone():
+    bins = ab_gamut_bins()
+    red = torch.cdist(torch.tensor([[50.0, 30.0]]), bins).argmin()  # a red bin (hue about 31 degrees)
+    blue = torch.cdist(torch.tensor([[10.0, -50.0]]), bins).argmin()  # a blue bin (hue about -79 degrees)
+    logits = torch.full((1, len(bins), 1, 2), -20.0)
+    logits[0, [red, blue], 0, 0] = 5.0  # pixel 0: red or blue, equally
+    logits[0, blue, 0, 1] = 5.0  # pixel 1: surely blue
+    for hue, expected in [(30.0, red), (-80.0, blue)]:
+        conditioned = hue_conditioned_logits(logits, bins, hue, width_degrees=60)
+        ab = annealed_mean(conditioned, bins, temperature=1.0)  # (1, 2, 1, 2)
+        assert torch.allclose(ab[0, :, 0, 0], bins[expected], atol=1e-3)
+        assert torch.allclose(ab[0, :, 0, 1], bins[blue], atol=1e-3)  # no red mass: not recoloured
+    mean = annealed_mean(logits, bins, temperature=1.0)[0, :, 0, 0]
+    assert mean.norm() < bins[red].norm() and mean.norm() < bins[blue].norm()  # the hedge is greyer

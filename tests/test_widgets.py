@@ -69,3 +69,77 @@ def test_check_accepts_the_package_and_explains_mistakes(capsys):
                      (wrong_dims, "raised RuntimeError"), (interleaved_labels, "expected")]:
         with pytest.raises(ExerciseError, match=hint.replace("(", r"\(").replace(")", r"\)")):
             check_rotate_all(fn)
+
+
+# --- the colorization lecture's temperature slider and exercise checks ---------------------------
+
+from sslteach.checks import check_annealed_mean, check_soft_encode  # noqa: E402
+from sslteach.colorization import ab_gamut_bins, annealed_mean, rgb_to_lab, soft_encode  # noqa: E402
+from sslteach.colorizer import ColorizationNet, colorize  # noqa: E402
+from sslteach.widgets import TemperatureExplorer  # noqa: E402
+
+
+@pytest.fixture
+def temperature_explorer():
+    torch.manual_seed(0)
+    bins = ab_gamut_bins()
+    model = ColorizationNet(small_convnet(), len(bins)).eval()
+    torch.nn.init.normal_(model.head[-1].weight, std=5.0)  # peaked, varied distributions per pixel
+    images = torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8)
+    return TemperatureExplorer(model, images, bins), model, images, bins
+
+
+def test_temperature_slider_recolours_like_colorize(temperature_explorer):
+    w, model, images, bins = temperature_explorer
+    for T in (0.01, 0.38, 1.0):
+        before = w.picture.value
+        w.temperature.value = T
+        assert torch.allclose(w.colourised, colorize(model, images, bins, T), atol=1e-5)
+        assert w.picture.value != before or T == pytest.approx(0.38)
+        assert f"T = {T:.2f}" in w.caption.value
+
+
+def test_temperature_slider_desaturates_towards_the_mean(temperature_explorer):
+    w = temperature_explorer[0]
+    chroma = []
+    for T in (0.01, 0.1, 0.38, 1.0):
+        w.temperature.value = T
+        chroma.append(w.chroma)
+        assert w.chroma == pytest.approx(rgb_to_lab(w.colourised)[:, 1:].norm(dim=1).mean().item())
+    assert chroma == sorted(chroma, reverse=True)
+
+
+def test_colour_checks_accept_the_package_and_explain_mistakes(capsys):
+    check_soft_encode(soft_encode)
+    check_annealed_mean(annealed_mean)
+    assert capsys.readouterr().out.count("correct") == 2
+
+    def unnormalised(ab, bins):
+        return soft_encode(ab, bins) * 2
+
+    def all_bins(ab, bins):
+        d2 = ((ab.permute(0, 2, 3, 1)[..., None, :] - bins) ** 2).sum(-1)
+        w = torch.exp(-d2 / 50)
+        return (w / w.sum(-1, keepdim=True)).permute(0, 3, 1, 2)
+
+    def distance_not_squared(ab, bins):
+        d = ((ab.permute(0, 2, 3, 1)[..., None, :] - bins) ** 2).sum(-1).sqrt()
+        near, index = d.topk(10, dim=-1, largest=False)
+        w = torch.exp(-near / 50)
+        Z = torch.zeros_like(d).scatter_(-1, index, w / w.sum(-1, keepdim=True))
+        return Z.permute(0, 3, 1, 2)
+
+    for wrong, advice in [(unnormalised, "sum to 1"), (all_bins, "10 nearest"), (distance_not_squared, "exp(-d^2")]:
+        with pytest.raises(ExerciseError, match=advice.replace("(", r"\(").replace("^", r"\^")):
+            check_soft_encode(wrong)
+
+    def times_T(logits, bins, T):
+        return annealed_mean(logits * T * T, bins, T)  # softmax(logits * T)
+
+    def scaffold(logits, bins, T):
+        raise NotImplementedError
+
+    with pytest.raises(ExerciseError, match="divide them"):
+        check_annealed_mean(times_T)
+    with pytest.raises(ExerciseError, match="NotImplementedError"):
+        check_annealed_mean(scaffold)
