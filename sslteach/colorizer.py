@@ -132,6 +132,20 @@ def regression_loss(model: ColorizationNet, images: torch.Tensor, generator=None
 
 
 @torch.no_grad()
+def lightness_images(images: torch.Tensor, chunk: int = 5000) -> torch.Tensor:
+    """What a colorizer's encoder sees, as images: uint8 (N, 3, H, W) -> uint8 (N, 3, H, W) grey.
+
+    Each pixel becomes L / 100 (rounded to 1/255) in all three channels. A colorizer's encoder
+    never saw colour, so its features are probed on these, as Zhang et al. probe theirs on L.
+    """
+    out = torch.empty_like(images)
+    for start in range(0, len(images), chunk):
+        L = rgb_to_lab(to_float(images[start:start + chunk]).float())[:, :1]  # (b, 1, H, W)
+        out[start:start + chunk] = (L * 2.55).round().clamp(0, 255).to(torch.uint8).expand(-1, 3, -1, -1)
+    return out
+
+
+@torch.no_grad()
 def predict_colours(model: ColorizationNet, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Run the network once: (B, 3, H, W) uint8 or [0, 1] floats -> L (B, 1, H, W), output (B, K, H/4, W/4).
 

@@ -154,3 +154,14 @@ def test_pretrain_smoke(method, tmp_path, bins):
     model.head.load_state_dict(loaded["head"])
     rgb = colorize(model.eval(), images[:2], loaded.get("bins"))
     assert rgb.shape == (2, 3, 32, 32) and torch.isfinite(rgb).all()
+
+
+def test_lightness_images_are_what_the_colorizer_sees():
+    from sslteach.colorizer import lightness_images
+
+    images = torch.randint(0, 256, (7, 3, 8, 8), dtype=torch.uint8)
+    grey = lightness_images(images, chunk=3)  # chunks of 3, 3 and 1 images
+    assert grey.dtype == torch.uint8 and grey.shape == images.shape
+    assert torch.equal(grey[:, 0], grey[:, 1]) and torch.equal(grey[:, 0], grey[:, 2])
+    L = rgb_to_lab(to_float(images).float())[:, 0]  # (7, 8, 8)
+    assert (grey[:, 0].float() / 2.55 - L).abs().max() <= 0.5 / 2.55 + 1e-4  # L / 100, to the nearest 1/255

@@ -442,3 +442,16 @@ def test_load_or_pretrain_retrains_when_the_profile_changed(tmp_path, monkeypatc
     for steps in (3, 3, 5):
         train_module.load_or_pretrain("rotation", path, images, labels, dataclasses.replace(CLASS, steps=steps))
     assert calls == [3, 5]  # the second call loaded; the edited profile retrained
+
+
+def test_knn_check_accepts_the_package_and_names_each_usual_mistake(capsys):
+    from sslteach.checks import ExerciseError, _knn_variant, check_knn
+
+    check_knn(knn_predict)
+    assert "correct" in capsys.readouterr().out
+    for variant, advice in [({"normalise": False}, "normalised"), ({"weighted": False}, "one vote"),
+                            ({"nearest": False}, "least")]:
+        with pytest.raises(ExerciseError, match=advice):
+            check_knn(lambda a, b, c, d, k, t, v=variant: _knn_variant(a, b, c, d, k, t, **v))
+    with pytest.raises(ExerciseError, match="NotImplementedError"):
+        check_knn(lambda *args: (_ for _ in ()).throw(NotImplementedError))
