@@ -86,6 +86,8 @@ class TemperatureExplorer(widgets.VBox):
     ----------
     temperature : FloatLogSlider
         T from 0.01 (practically the mode) to 1 (the mean).
+    preset : ToggleButtons
+        Jump to the mode, the paper's T = 0.38, or the mean.
     colourised : (B, 3, H, W) float tensor
         The images as shown, for code and tests.
     chroma : float
@@ -99,9 +101,12 @@ class TemperatureExplorer(widgets.VBox):
         self.true_chroma = rgb_to_lab(self.originals)[:, 1:].norm(dim=1).mean().item()
         self.temperature = widgets.FloatLogSlider(temperature, base=10, min=-2, max=0, step=0.02,
                                                   description="T", readout_format=".2f")
+        presets = [("mode (T = 0.01)", 0.01), ("the paper (T = 0.38)", 0.38), ("mean (T = 1)", 1.0)]
+        self.preset = widgets.ToggleButtons(options=presets, value=temperature if temperature in (0.01, 0.38, 1.0) else None)
         self.picture = widgets.Image(format="png")
         self.caption = widgets.HTML()
-        super().__init__([self.temperature, self.caption, self.picture])
+        super().__init__([self.preset, self.temperature, self.caption, self.picture])
+        self.preset.observe(lambda change: change["new"] is None or setattr(self.temperature, "value", change["new"]), names="value")
         self.temperature.observe(self.update, names="value")
         self.update()
 

@@ -143,3 +143,13 @@ def test_colour_checks_accept_the_package_and_explain_mistakes(capsys):
         check_annealed_mean(times_T)
     with pytest.raises(ExerciseError, match="NotImplementedError"):
         check_annealed_mean(scaffold)
+
+
+def test_temperature_presets_move_the_slider(temperature_explorer):
+    w, model, images, bins = temperature_explorer
+    assert w.preset.value == 0.38
+    w.preset.value = 1.0
+    assert w.temperature.value == pytest.approx(1.0)
+    assert torch.allclose(w.colourised, colorize(model, images, bins, 1.0), atol=1e-5)
+    w.preset.value = 0.01
+    assert "T = 0.01" in w.caption.value
