@@ -67,6 +67,13 @@ CELLS_JS = """() => {
   }));
 }"""
 
+KERNEL_READY_JS = """() => {
+  const session = window.jupyterapp.shell.currentWidget?.sessionContext;
+  const kernel = session?.session?.kernel;
+  return Boolean(session?.isReady && kernel && kernel.connectionStatus === 'connected'
+                 && kernel.status === 'idle');
+}"""
+
 STATE_JS = """() => ({
   prompts: [...document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell .jp-InputPrompt')]
     .map(prompt => prompt.textContent.trim()),
@@ -107,7 +114,10 @@ def open_lecture(page, lab, lecture: Path) -> None:
     page.wait_for_selector(".jp-NotebookPanel .jp-CodeCell", timeout=KERNEL_START_TIMEOUT_S * 1000)
     panels = page.locator(".jp-NotebookPanel").count()
     assert panels == 1, f"{panels} notebooks open; the workspace was not reset"
-    wait_for(page, lambda: page.evaluate(STATE_JS)["kernel"] == "idle", KERNEL_START_TIMEOUT_S,
+    # The execution indicator can read "idle" before the session has a kernel; Run All Cells
+    # clicked then runs nothing (JupyterLab skips cells when there is no kernel), so wait on
+    # the session itself.
+    wait_for(page, lambda: page.evaluate(KERNEL_READY_JS), KERNEL_START_TIMEOUT_S,
              "the kernel to start (a 'Select Kernel' dialog means the kernelspec is missing)")
     page.evaluate("window.jupyterapp.shell.collapseLeft()")  # more room for the notebook
 
@@ -126,6 +136,8 @@ def run_all_cells(page) -> list[str]:
     menu(page, "Edit", "Clear Outputs of All Cells")
     assert set(page.evaluate(STATE_JS)["prompts"]) <= {"[ ]:"}, "clearing kept execution counts"
     menu(page, "Run", "Run All Cells")
+    wait_for(page, lambda: set(page.evaluate(STATE_JS)["prompts"]) != {"[ ]:"}, KERNEL_START_TIMEOUT_S,
+             "Run All Cells to start a cell (the first code cell should show [*]: or a number)")
 
     def finished():
         # Done when the kernel is idle and no cell waits ([*]:), twice in a row a second
