@@ -7,6 +7,8 @@ The modules follow the course:
 - ``augment``: batched augmentations on the device, per-image random parameters.
 - ``encoders``: the small class-profile ConvNet and a CIFAR ResNet-18, both exposing their stages.
 - ``colorization``, ``colorizer``: colorization, the maths and the network (lecture 01).
+- ``context``: context prediction, its shortcuts (touching patches, chromatic aberration) and fixes (lecture 02).
+- ``jigsaw``: jigsaw puzzles, the Hamming permutation set and the tiles (lecture 03; PIRL reuses the tiles).
 - ``rotation``: rotation prediction (lecture 04).
 - ``loop``: the training loop every method shares, and the random-init baseline's BatchNorm recomputation.
 - ``train``: one pretraining function per method, and ``python -m sslteach.train``.

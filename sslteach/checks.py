@@ -10,6 +10,8 @@ import torch
 
 from .colorization import ab_gamut_bins, annealed_mean, soft_encode
 from .evaluate import knn_predict
+from .context import NEIGHBOUR_CELLS, NEIGHBOUR_NAMES, project_out_green_magenta
+from .jigsaw import hamming_distances
 from .rotation import rotate_batch
 
 
@@ -122,6 +124,61 @@ def check_annealed_mean(annealed) -> None:
     print("annealed: correct at T = 1 (the mean), 0.38 (the paper) and 0.05 (almost the mode).")
 
 
+def check_pairwise_hamming(pairwise_hamming) -> None:
+    """Check ``pairwise_hamming(permutations) -> (N, N)``: positions at which each pair differs."""
+    import time
+
+    generator = torch.Generator().manual_seed(1)
+    small = torch.rand(6, 9, generator=generator).argsort(dim=1)  # (6, 9) random permutations
+    small[5] = small[0].roll(1)  # a pair that differs everywhere and ...
+    small[4, [0, 1]] = small[4, [1, 0]]  # ... rows with swapped tiles
+    D = _call("pairwise_hamming", pairwise_hamming, small)
+    expected = hamming_distances(small)
+    if not torch.is_tensor(D) or tuple(D.shape) != (6, 6):
+        shape = tuple(D.shape) if torch.is_tensor(D) else type(D).__name__
+        raise ExerciseError(f"the result has shape {shape}; for 6 permutations it should be (6, 6): one distance per pair. "
+                            "Compare permutations[:, None, :] with permutations[None, :, :] (broadcasting to (N, N, 9)).")
+    if torch.equal(D.long(), 9 - expected):
+        raise ExerciseError("you counted the positions where two permutations agree; the Hamming distance counts "
+                            "where they differ (use != instead of ==).")
+    if D.is_floating_point() and torch.allclose(D * 9, expected.float()):
+        raise ExerciseError("you computed the fraction of positions that differ (as scipy's cdist 'hamming' does); "
+                            "the paper's distances count them: sum instead of mean.")
+    if not torch.equal(D.long(), expected):
+        raise ExerciseError(f"wrong distances: got\n{D.long()}\nexpected\n{expected}\nThe diagonal should be 0 and "
+                            "each entry between 0 and 9: the number of positions j where the two permutations differ.")
+    start = time.perf_counter()
+    _call("pairwise_hamming", pairwise_hamming, torch.rand(1000, 9, generator=generator).argsort(dim=1))
+    if time.perf_counter() - start > 5:
+        raise ExerciseError("correct, but slow on 1000 permutations: avoid Python loops; one broadcast comparison "
+                            "and a sum over the last dimension compute all pairs at once.")
+    print("pairwise_hamming: correct. All pairs at once, in a fraction of a second.")
+
+
+def check_project_out_green_magenta(remove_green_magenta) -> None:
+    """Check ``remove_green_magenta(images) -> images``: x - (x . v) v with v = (-1, 2, -1) / sqrt(6)."""
+    images = torch.rand(2, 3, 4, 5, generator=torch.Generator().manual_seed(0))
+    out = _call("remove_green_magenta", remove_green_magenta, images)
+    expected = project_out_green_magenta(images)
+    if not torch.is_tensor(out) or tuple(out.shape) != tuple(images.shape):
+        shape = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
+        raise ExerciseError(f"the result has shape {shape}; it should keep the images' shape (2, 3, 4, 5). The colour "
+                            "axis is dimension 1: the dot product with v sums over it, keep it with keepdim=True.")
+    if torch.allclose(out, images):
+        raise ExerciseError("the images came back unchanged: subtract each pixel's component along v.")
+    grey = images[:, :1].expand(-1, 3, -1, -1)
+    v = torch.tensor([-1.0, 2.0, -1.0]) / 6 ** 0.5
+    if not torch.allclose(_call("remove_green_magenta", remove_green_magenta, grey), grey, atol=1e-5):
+        raise ExerciseError("grey pixels (r = g = b) changed. They have no green-magenta component: is v = (-1, 2, -1) "
+                            "(normalised), and do you subtract (x . v) v rather than, say, the green channel?")
+    if not torch.allclose(out, expected, atol=1e-5):
+        along = torch.einsum("bchw,c->bhw", out, v).abs().max()
+        hint = ("some green-magenta component is left (largest |x . v| = %.3f): divide v by its length sqrt(6) "
+                "before using it twice, in the dot product and in the subtraction." % along)
+        raise ExerciseError(f"not the projection. {hint}")
+    print("remove_green_magenta: correct. Greys are untouched, and no pixel keeps a green-magenta component.")
+
+
 def _knn_variant(train, train_labels, test, num_classes, k, temperature, normalise=True, weighted=True, nearest=True):
     """The kNN vote with one of the usual mistakes switched on, to recognise it in a student's answer."""
     if normalise:
@@ -163,3 +220,26 @@ def check_knn(knn_vote) -> None:
     raise ExerciseError(f"{int((predicted.long() != expected).sum())} of 100 predictions differ from the weighted "
                         "kNN. Steps: normalise both sets of features, similarity = test @ train.T, the k largest per "
                         "row, weights exp(s / T), add each weight to its neighbour's class, take the argmax.")
+
+
+def check_neighbour_offsets(neighbour_offsets) -> None:
+    """Check ``neighbour_offsets(labels) -> (B, 2)``: (row, column) steps from the centre cell."""
+    labels = torch.tensor([7, 0, 3, 4, 1, 6, 2, 5])
+    offsets = _call("neighbour_offsets", neighbour_offsets, labels)
+    cells = torch.tensor(NEIGHBOUR_CELLS)[labels]
+    expected = torch.stack([cells // 3 - 1, cells % 3 - 1], dim=1)  # (8, 2)
+    if not torch.is_tensor(offsets) or tuple(offsets.shape) != (8, 2):
+        shape = tuple(offsets.shape) if torch.is_tensor(offsets) else type(offsets).__name__
+        raise ExerciseError(f"the result has shape {shape}; for 8 labels it should be (8, 2): a (row, column) "
+                            "offset per label. torch.stack([rows, columns], dim=1) builds it.")
+    offsets = offsets.long()
+    for got, want, label in zip(offsets.tolist(), expected.tolist(), labels.tolist()):
+        if got == want:
+            continue
+        if got == want[::-1]:
+            raise ExerciseError(f"label {label} ({NEIGHBOUR_NAMES[label]}) gave {tuple(got)}: rows and columns are "
+                                "swapped. The first number is the row offset (-1 is up), the second the column (-1 is left).")
+        raise ExerciseError(f"label {label} ({NEIGHBOUR_NAMES[label]}) gave {tuple(got)}, expected {tuple(want)}. Labels "
+                            "number the 8 neighbours in raster order with the centre skipped, so labels 4-7 are cells 5-8: "
+                            "cell = label + (label >= 4), then row, column = cell // 3, cell % 3, minus 1 each.")
+    print("neighbour_offsets: correct. Every label points the right way from the centre.")

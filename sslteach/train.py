@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import time
 from pathlib import Path
 
@@ -26,6 +27,8 @@ from .encoders import Encoder, build_encoder
 from .loop import BATCHNORM_IMAGES, Classifier, fit, recompute_batchnorm, supervised_loss, warmup_cosine  # noqa: F401
 from .profiles import Profile, get_profile
 from .rotation import rotation_loss
+from .context import CONTEXT_ABERRATION, CONTEXT_ABERRATION_DROPPING, CONTEXT_NO_GAP, pretrain_context
+from .jigsaw import pretrain_jigsaw
 
 
 def pretrain_rotation(encoder, images, labels, profile: Profile, num_classes: int, seed: int):
@@ -77,6 +80,13 @@ PRETRAINERS = {
     "random-init": pretrain_random_init,
     "colorization": pretrain_colorization,
     "colorization-regression": pretrain_colorization_regression,
+    "context": pretrain_context,
+    "context-nogap": functools.partial(pretrain_context, task=CONTEXT_NO_GAP),
+    "context-aberration": functools.partial(pretrain_context, task=CONTEXT_ABERRATION),
+    "context-aberration-dropping": functools.partial(pretrain_context, task=CONTEXT_ABERRATION_DROPPING),
+    "jigsaw": pretrain_jigsaw,
+    "jigsaw-10": functools.partial(pretrain_jigsaw, count=10),
+    "jigsaw-1000": functools.partial(pretrain_jigsaw, count=1000),
 }
 METHODS = tuple(PRETRAINERS)
 

@@ -16,6 +16,7 @@ from torchvision.utils import make_grid
 from .augment import to_float
 from .colorization import rgb_to_lab
 from .colorizer import decode_colours, predict_colours
+from .jigsaw import assemble, cut_tiles, jigsaw_probabilities, normalize_tiles
 from .rotation import ROTATION_NAMES
 
 
@@ -118,3 +119,94 @@ class TemperatureExplorer(widgets.VBox):
         self.picture.value = png_bytes(make_grid(rows, nrow=len(self.originals), padding=2, pad_value=1.0), self.scale)
         self.caption.value = (f"T = {self.temperature.value:.2f}: mean chroma {self.chroma:.1f} "
                               f"(originals, bottom row: {self.true_chroma:.1f})")
+
+
+class JigsawPuzzle(widgets.VBox):
+    """Solve a shuffled 3x3 puzzle yourself, then see the network's answer and its confidence.
+
+    The puzzle is the network's own pretext task: the tiles of a held-out image, shuffled by a
+    permutation from the network's set. Tiles are shown as cut; the network sees them normalised.
+
+    Attributes
+    ----------
+    puzzle : IntSlider
+        Which image; moving it deals a new puzzle.
+    choices : list of 9 Dropdown
+        For each grid cell in raster order, the number (1-9) of the shuffled tile placed there.
+    check : Button
+        Shows whether your arrangement is right, and the network's answer.
+    permutation : (9,) int64 tensor
+        The puzzle's shuffle: position j shows the tile of cell ``permutation[j]``.
+    probabilities : (N,) tensor
+        The network's probability for each permutation of the set.
+    """
+
+    def __init__(self, model, images: torch.Tensor, permutations: torch.Tensor, classes=None, labels=None, seed: int = 0):
+        self.model, self.images, self.permutations = model.eval(), images, permutations.cpu()
+        self.classes, self.labels, self.seed = classes, labels, seed
+        self.puzzle = widgets.IntSlider(0, min=0, max=len(images) - 1, description="puzzle")
+        self.tiles = [widgets.Image(format="png", width=48, height=48) for _ in range(9)]
+        shown = widgets.HBox([widgets.VBox([t, widgets.Label(str(j + 1))]) for j, t in enumerate(self.tiles)])
+        self.choices = [widgets.Dropdown(options=list(range(1, 10)), layout=widgets.Layout(width="60px")) for _ in range(9)]
+        grid = widgets.GridBox(self.choices, layout=widgets.Layout(grid_template_columns="repeat(3, 64px)"))
+        self.check = widgets.Button(description="check", button_style="primary")
+        self.yours, self.theirs = widgets.Image(format="png", width=144), widgets.Image(format="png", width=144)
+        self.verdict = widgets.HTML()
+        answer = widgets.HBox([widgets.VBox([widgets.HTML("<b>your arrangement</b>"), self.yours]),
+                               widgets.VBox([widgets.HTML("<b>the network's</b>"), self.theirs])])
+        super().__init__([self.puzzle, widgets.HTML("<b>the shuffled tiles</b>"), shown,
+                          widgets.HTML("which tile goes in each cell of the grid?"), widgets.HBox([grid, self.check]),
+                          answer, self.verdict])
+        self.puzzle.observe(self.deal, names="value")
+        for choice in self.choices:
+            choice.observe(self.show_yours, names="value")
+        self.check.on_click(self.reveal)
+        self.deal()
+
+    @torch.no_grad()
+    def deal(self, change=None):
+        """A new puzzle: the tiles, shuffled by a permutation drawn for this image; the network's answer."""
+        generator = torch.Generator().manual_seed(self.seed + self.puzzle.value)
+        image = to_float(self.images[self.puzzle.value : self.puzzle.value + 1]).cpu()  # (1, 3, H, W)
+        self.label = int(torch.randint(len(self.permutations), (1,), generator=generator))
+        self.permutation = self.permutations[self.label]
+        raster = cut_tiles(image, generator)  # (1, 9, 3, T, T), the tiles in their cells
+        self.shown = raster[0, self.permutation]  # (9, 3, T, T): position j holds cell permutation[j]
+        device = next(self.model.parameters()).device
+        puzzle = normalize_tiles(raster)[:, self.permutation].to(device)
+        self.probabilities = jigsaw_probabilities(self.model, puzzle)[0].float().cpu()  # (N,)
+        for widget, tile in zip(self.tiles, self.shown):
+            widget.value = png_bytes(tile, scale=6)
+        self.revealed = False
+        self.theirs.value = png_bytes(torch.ones(3, 1, 1))
+        for cell, choice in enumerate(self.choices):  # start from the tiles as dealt
+            choice.unobserve(self.show_yours, names="value")
+            choice.value = cell + 1
+            choice.observe(self.show_yours, names="value")
+        self.show_yours()
+
+    @property
+    def guess(self) -> torch.Tensor:
+        """(9,) int64: for each cell, the position (0-8) of the tile the student put there."""
+        return torch.tensor([choice.value - 1 for choice in self.choices])
+
+    def show_yours(self, change=None):
+        self.yours.value = png_bytes(assemble(self.shown[self.guess].unsqueeze(0))[0], scale=4)
+        placed = int((self.permutation[self.guess] == torch.arange(9)).sum())
+        self.verdict.value = f"{placed} of 9 tiles in the right cell. Press <i>check</i> to compare with the network."
+        if self.revealed:
+            self.reveal()
+
+    def reveal(self, button=None):
+        self.revealed = True
+        guessed = int(self.probabilities.argmax())
+        order = self.permutations[guessed].argsort()  # cell c <- the position the network puts there
+        self.theirs.value = png_bytes(assemble(self.shown[order].unsqueeze(0))[0], scale=4)
+        solved = bool((self.guess == self.permutation.argsort()).all())
+        what = f"{self.classes[int(self.labels[self.puzzle.value])]}: " if self.classes is not None else ""
+        network = "solved it" if guessed == self.label else "got it wrong"
+        self.verdict.value = (
+            f"{what}you {'solved it' if solved else 'did not solve it'}. The network {network}: it picked "
+            f"permutation {guessed} of {len(self.permutations)} with probability {self.probabilities[guessed]:.2f}, "
+            f"and gave the true one ({self.label}) {self.probabilities[self.label]:.2f}."
+        )

@@ -47,19 +47,17 @@ from sslteach.train import (
     supervised_loss,
     warmup_cosine,
 )
+from helpers import random_images, tiny_profile
 
 # Few-step versions of the two profiles. The full one keeps resnet18 and mixed_precision=True:
 # on the CPU autocast is switched off by design, so this is the full profile's code path.
-TINY_CLASS = dataclasses.replace(CLASS, steps=2, batch_size=16, warmup_steps=1)
-TINY_FULL = dataclasses.replace(FULL, steps=2, batch_size=8, warmup_steps=1)
+TINY_CLASS = tiny_profile(steps=2, batch_size=16)
+TINY_FULL = tiny_profile(steps=2, batch_size=8, base=FULL)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def random_images(N=32, S=32, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return torch.randint(0, 256, (N, 3, S, S), dtype=torch.uint8, generator=g)
 
 
 def colour_task(N=64, S=16):
@@ -125,6 +123,11 @@ def test_fit_is_deterministic_for_a_seed():
 # ----------------------------------------------------------------------------- pretrain smoke
 
 
+# Images per example of each method that does not use one image per batch entry: rotation and
+# jigsaw put 4 examples of each image in a batch.
+IMAGES_PER_EXAMPLE = {"rotation": 4, "jigsaw": 4, "jigsaw-10": 4, "jigsaw-1000": 4}
+
+
 @pytest.mark.parametrize("profile", [TINY_CLASS, TINY_FULL], ids=["class", "full"])
 @pytest.mark.parametrize("method", METHODS)
 def test_pretrain_smoke(method, profile, monkeypatch, tmp_path):
@@ -146,7 +149,7 @@ def test_pretrain_smoke(method, profile, monkeypatch, tmp_path):
         assert checkpoint["head"] is None
         assert history["images_seen"] == 16
     else:
-        per_step = profile.batch_size // 4 if method == "rotation" else profile.batch_size
+        per_step = profile.batch_size // IMAGES_PER_EXAMPLE.get(method, 1)
         assert history["images_seen"] == profile.steps * per_step
         assert len(history["loss"]) == profile.steps
         assert all(math.isfinite(v) for v in history["loss"])
@@ -179,7 +182,7 @@ def test_pretrain_is_deterministic():
 
 def test_pretrain_rejects_unknown_method():
     with pytest.raises(ValueError, match="unknown method"):
-        pretrain("jigsaw", random_images(N=4), torch.zeros(4, dtype=torch.long), TINY_CLASS)
+        pretrain("exemplar-cnn", random_images(N=4), torch.zeros(4, dtype=torch.long), TINY_CLASS)
 
 
 # ----------------------------------------------------------------------------- BatchNorm statistics
