@@ -542,6 +542,62 @@ def measure_steps(images, labels, device, peak: dict, quick: bool) -> list[dict]
 
 
 # --------------------------------------------------------------------------------------------
+# NT-Xent: the vectorised loss against the slow loop and an independent implementation
+# --------------------------------------------------------------------------------------------
+
+# Batch sizes B (2B embeddings of dimension 128) for the vectorised loss.
+NTXENT_SIZES = (256, 512, 1024, 2048, 4096)
+# The slow loop makes 4B^2 Python-level dot products and an autograd graph as large: B = 256
+# would take minutes, so it is timed at small B only (and the vectorised loss with it).
+NTXENT_LOOP_SIZES = (16, 32, 64)
+# pytorch-metric-learning's NTXentLoss masks (2B) x (2B (2B - 2)) pairs: memory and time grow as
+# B^3 (about 2 GB and tens of seconds at B = 256), so it is timed up to B = 256 (128 with --quick).
+NTXENT_PML_MAX = 256
+
+
+def ntxent_step_seconds(loss_fn, B: int, device, repeats: int, dim: int = 128) -> float:
+    """Fastest forward + backward of ``loss_fn(z1, z2)`` on random (B, dim) embeddings."""
+    g = torch.Generator(device).manual_seed(0)
+    z1 = torch.randn(B, dim, device=device, generator=g, requires_grad=True)
+    z2 = torch.randn(B, dim, device=device, generator=g, requires_grad=True)
+
+    def step():
+        z1.grad = z2.grad = None
+        loss_fn(z1, z2).backward()
+
+    return best_seconds(step, device, repeats)
+
+
+def measure_ntxent(device, quick: bool) -> list[dict]:
+    """ms per forward + backward of ``sslteach.contrastive.nt_xent``, of ``info_nce_loop`` (small
+    B) and of pytorch-metric-learning's NTXentLoss (B up to NTXENT_PML_MAX), with the ratios."""
+    from sslteach.contrastive import info_nce_loop, nt_xent
+
+    try:
+        from pytorch_metric_learning.losses import NTXentLoss, SelfSupervisedLoss
+
+        pml = SelfSupervisedLoss(NTXentLoss(temperature=0.5), symmetric=True)
+    except ImportError:  # a test-only dependency: pip install -e '.[test]'
+        pml = None
+    temperature = 0.5
+    ours = lambda a, b: nt_xent(a, b, temperature)  # noqa: E731
+    loop_sizes = NTXENT_LOOP_SIZES[:2] if quick else NTXENT_LOOP_SIZES
+    sizes = (256, 1024, 4096) if quick else NTXENT_SIZES
+    pml_max = NTXENT_PML_MAX // 2 if quick else NTXENT_PML_MAX
+    rows = []
+    for B in sorted(set(loop_sizes + sizes + (pml_max,))):
+        row = {"batch": B, "vectorised_ms": 1000 * ntxent_step_seconds(ours, B, device, 2 if B >= 2048 else 5)}
+        if B in loop_sizes:
+            row["loop_ms"] = 1000 * ntxent_step_seconds(lambda a, b: info_nce_loop(a, b, temperature), B, device, 1)
+            row["loop_ratio"] = row["loop_ms"] / row["vectorised_ms"]
+        if pml is not None and B <= pml_max:
+            row["pml_ms"] = 1000 * ntxent_step_seconds(pml, B, device, 1)
+            row["pml_ratio"] = row["pml_ms"] / row["vectorised_ms"]
+        rows.append(row)
+    return rows
+
+
+# --------------------------------------------------------------------------------------------
 # 4. Lecture notebooks: peak memory and wall time
 # --------------------------------------------------------------------------------------------
 
@@ -663,6 +719,19 @@ def print_steps(steps: list[dict]) -> None:
     print("  img/s counts images through the encoder (4 rotated views per image for rotation).")
 
 
+def print_ntxent(rows: list[dict]) -> None:
+    print("\nNT-Xent forward + backward (2B embeddings of 128 dims, ms; ratio = other / vectorised)")
+    print(f"  {'B':>6} {'vectorised':>11} {'slow loop':>11} {'ratio':>8} {'pml':>9} {'ratio':>7}")
+    for r in rows:
+        loop = f"{r['loop_ms']:>11.1f} {r['loop_ratio']:>7.0f}x" if "loop_ms" in r else f"{'-':>11} {'-':>8}"
+        pml = f"{r['pml_ms']:>9.1f} {r['pml_ratio']:>6.1f}x" if "pml_ms" in r else f"{'-':>9} {'-':>7}"
+        print(f"  {r['batch']:>6} {r['vectorised_ms']:>11.2f} {loop} {pml}")
+    loop_max = max((r["batch"] for r in rows if "loop_ms" in r), default=0)
+    pml_max = max((r["batch"] for r in rows if "pml_ms" in r), default=0)
+    print(f"  slow loop only up to B = {loop_max} (4B^2 Python steps); pytorch-metric-learning only up to "
+          f"B = {pml_max} (its memory grows as B^3){'' if pml_max else ': not installed'}")
+
+
 def print_lectures(lectures: list[dict]) -> None:
     print(f"\n4. Lecture notebooks, class profile (peak kernel RSS; limit {LECTURE_MEMORY_LIMIT_MB} MiB)")
     if not lectures:
@@ -703,6 +772,8 @@ def main(argv=None):
     print_augmentation(augmentation)
     steps = measure_steps(images, labels, device, peak, args.quick)
     print_steps(steps)
+    ntxent = measure_ntxent(device, args.quick)
+    print_ntxent(ntxent)
     lectures = None
     if args.lectures:
         lectures = measure_lectures(device)
@@ -713,7 +784,7 @@ def main(argv=None):
           + (" (numbers above are depressed)" if info["other_programs_cpu_percent"] > 10 else ""))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        report = dict(machine=info, peak=peak, augmentation=augmentation, steps=steps, lectures=lectures)
+        report = dict(machine=info, peak=peak, augmentation=augmentation, steps=steps, ntxent=ntxent, lectures=lectures)
         args.json.write_text(json.dumps(report, indent=2))
         print(f"\nwrote {args.json}")
 

@@ -10,6 +10,9 @@ The modules follow the course:
 - ``context``: context prediction, its shortcuts (touching patches, chromatic aberration) and fixes (lecture 02).
 - ``jigsaw``: jigsaw puzzles, the Hamming permutation set and the tiles (lecture 03; PIRL reuses the tiles).
 - ``rotation``: rotation prediction (lecture 04).
+- ``clustering``, ``npid``: DeepCluster and instance discrimination with a memory bank (lecture 05).
+- ``contrastive``, ``simclr``, ``moco``, ``pirl``, ``swav``: InfoNCE / NT-Xent and the contrastive methods (lecture 06).
+- ``hypersphere``: alignment and uniformity of normalised features (lecture 07).
 - ``loop``: the training loop every method shares, and the random-init baseline's BatchNorm recomputation.
 - ``train``: one pretraining function per method, and ``python -m sslteach.train``.
 - ``evaluate``: kNN and linear probes on frozen features, and ``python -m sslteach.evaluate``.

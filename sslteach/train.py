@@ -27,6 +27,12 @@ from .encoders import Encoder, build_encoder
 from .loop import BATCHNORM_IMAGES, Classifier, fit, recompute_batchnorm, supervised_loss, warmup_cosine  # noqa: F401
 from .profiles import Profile, get_profile
 from .rotation import rotation_loss
+from .clustering import pretrain_deepcluster
+from .moco import pretrain_moco
+from .npid import pretrain_npid
+from .pirl import pretrain_pirl
+from .simclr import pretrain_simclr, pretrain_simclr_no_color
+from .swav import pretrain_swav
 from .context import CONTEXT_ABERRATION, CONTEXT_ABERRATION_DROPPING, CONTEXT_NO_GAP, pretrain_context
 from .jigsaw import pretrain_jigsaw
 
@@ -80,6 +86,13 @@ PRETRAINERS = {
     "random-init": pretrain_random_init,
     "colorization": pretrain_colorization,
     "colorization-regression": pretrain_colorization_regression,
+    "simclr": pretrain_simclr,
+    "simclr-no-color": pretrain_simclr_no_color,
+    "swav": pretrain_swav,
+    "deepcluster": pretrain_deepcluster,
+    "npid": pretrain_npid,
+    "moco": pretrain_moco,
+    "pirl": pretrain_pirl,
     "context": pretrain_context,
     "context-nogap": functools.partial(pretrain_context, task=CONTEXT_NO_GAP),
     "context-aberration": functools.partial(pretrain_context, task=CONTEXT_ABERRATION),

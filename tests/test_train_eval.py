@@ -124,8 +124,9 @@ def test_fit_is_deterministic_for_a_seed():
 
 
 # Images per example of each method that does not use one image per batch entry: rotation and
-# jigsaw put 4 examples of each image in a batch.
-IMAGES_PER_EXAMPLE = {"rotation": 4, "jigsaw": 4, "jigsaw-10": 4, "jigsaw-1000": 4}
+# jigsaw put 4 examples of each image in a batch, the two-view methods 2 (PIRL: a view and 9 tiles).
+IMAGES_PER_EXAMPLE = {"rotation": 4, "jigsaw": 4, "jigsaw-10": 4, "jigsaw-1000": 4,
+                      "simclr": 2, "simclr-no-color": 2, "swav": 2, "pirl": 2}
 
 
 @pytest.mark.parametrize("profile", [TINY_CLASS, TINY_FULL], ids=["class", "full"])
