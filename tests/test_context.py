@@ -37,8 +37,6 @@ from helpers import random_float_images
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-
-
 def test_neighbour_labels_are_raster_order_without_the_centre():
     assert len(NEIGHBOUR_NAMES) == 8 == len(NEIGHBOUR_CELLS)
     assert CENTRE_CELL == 4 and CENTRE_CELL not in NEIGHBOUR_CELLS

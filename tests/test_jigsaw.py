@@ -35,8 +35,6 @@ from helpers import random_float_images
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-
-
 # ----------------------------------------------------------------------------- permutations
 
 

@@ -31,8 +31,6 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 TINY = tiny_profile(steps=3, batch_size=16)
 
 
-
-
 def test_momentum_update_is_an_exponential_moving_average():
     torch.manual_seed(0)
     model = nn.Linear(3, 2)

@@ -28,8 +28,6 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 TINY = tiny_profile(steps=3, batch_size=8)
 
 
-
-
 def test_memory_update_formula_and_untouched_rows():
     bank = MemoryBank.random(6, 4, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(bank.features.norm(dim=1), torch.ones(6))

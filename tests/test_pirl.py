@@ -20,8 +20,6 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 TINY = tiny_profile(steps=2, batch_size=16)
 
 
-
-
 def tiny_model(feature_dim=6):
     torch.manual_seed(0)
     return PIRLModel(small_convnet((4, 8)), feature_dim)

@@ -20,8 +20,6 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 TINY = tiny_profile(steps=2, batch_size=16)
 
 
-
-
 def test_two_views_layout_and_independence():
     images = random_images(4)
     views = two_views(images, generator=torch.Generator().manual_seed(0))

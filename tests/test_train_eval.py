@@ -58,8 +58,6 @@ TINY_FULL = tiny_profile(steps=2, batch_size=8, base=FULL)
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-
-
 def colour_task(N=64, S=16):
     """Two classes told apart by colour alone: reddish (label 0) and bluish (label 1) noise."""
     g = torch.Generator().manual_seed(0)
