@@ -2,6 +2,7 @@
 #   make lab    create .venv, install, prepare CIFAR-10, open JupyterLab on lectures/
 #   make test   the same set-up, then the unit tests, the notebook regression tests and the
 #               lectures run in JupyterLab in a headless browser (tests_browser/)
+# The lectures load the class-profile checkpoints shipped in checkpoints/class/ (see its README).
 # CIFAR-10 comes from $SSLTEACH_CIFAR10_SOURCE when set (a local archive or folder), else it
 # is downloaded from the official site. Prepared data goes to $SSLTEACH_DATA (default data/).
 
@@ -13,7 +14,7 @@ LAB_PORT ?= 8888
 # JupyterLab refuses to run as root unless told; containers and cloud VMs often are root.
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--ServerApp.allow_root=True)
 
-.PHONY: setup data lab test unit notebooks bench student browser-test clean-venv
+.PHONY: setup data lab test unit notebooks bench student browser-test checkpoints clean-venv
 
 # Reinstall whenever pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
@@ -37,8 +38,8 @@ unit: data
 notebooks: data
 	$(PYTHON) -m pytest --nbval-lax --nbval-current-env lectures
 
-# Each lecture in JupyterLab in headless Chromium (tests_browser/README.md); after `make
-# notebooks` it only loads the checkpoints that run saved.
+# Each lecture in JupyterLab in headless Chromium (tests_browser/README.md); like nbval, it
+# loads the shipped class-profile checkpoints rather than training.
 browser-test: data
 	$(PYTHON) -m pytest tests_browser -v -s
 
@@ -48,6 +49,13 @@ test: data
 
 bench: data
 	$(PYTHON) benchmarks/bench_core.py
+
+# For instructors: pretrain every method of the course (python -m sslteach.train all) into
+# data/checkpoints/$(PROFILE)/ with a SHA256SUMS file; methods already there are skipped.
+# On a GPU: make checkpoints (the full profile); `make checkpoints PROFILE=class` on a CPU.
+PROFILE ?= full
+checkpoints: data
+	$(PYTHON) -m sslteach.train all --profile $(PROFILE)
 
 student: setup
 	$(PYTHON) tools/make_student.py

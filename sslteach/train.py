@@ -1,19 +1,26 @@
 """Pretraining: the methods the course trains, one function each, and a command line.
 
-    python -m sslteach.train rotation --profile class --out checkpoints/rotation.pt
-    python -m sslteach.train supervised --profile class --out checkpoints/supervised.pt
-    python -m sslteach.train random-init --profile class --out checkpoints/random-init.pt
-    python -m sslteach.train colorization --profile class --out checkpoints/colorization.pt
+    python -m sslteach.train rotation                 # -> data/checkpoints/class/rotation.pt
+    python -m sslteach.train simclr --profile full    # -> data/checkpoints/full/simclr.pt
+    python -m sslteach.train all --profile full       # every method: how an instructor prepares a class
+    python -m sslteach.train rotation --out /tmp/rotation.pt --steps 50
 
 Every method gets the same budget from the profile: the same number of optimiser steps with
 the same number of images through the encoder per step. ``random-init`` is the honest floor: an
 untrained encoder whose BatchNorm statistics are recomputed on the training images.
+
+Checkpoints are found by the lectures in this order (:func:`load_or_pretrain`):
+``data/checkpoints/<profile>/`` (made by this command or by an earlier lecture run), then the
+class-profile checkpoints that ship with the course in ``checkpoints/class/`` (made by this
+command, see checkpoints/README.md), and otherwise the lecture trains its own and saves it.
+Each folder has a ``SHA256SUMS`` file that every load checks.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import functools
+import os
 import time
 from pathlib import Path
 
@@ -132,44 +139,91 @@ def encoder_from_checkpoint(checkpoint: dict, device=None) -> Encoder:
     return encoder.to(device or "cpu", memory_format=torch.channels_last).eval()
 
 
+# The class-profile checkpoints that ship with the course (a source checkout; see
+# checkpoints/README.md). SSLTEACH_CHECKPOINTS points elsewhere; SSLTEACH_RETRAIN=1 ignores them.
+SHIPPED_CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
+
+
+def shipped_checkpoints() -> Path:
+    """The folder of checkpoints that came with the course (may not exist)."""
+    return Path(os.environ.get("SSLTEACH_CHECKPOINTS", SHIPPED_CHECKPOINTS))
+
+
+def is_same_run(checkpoint: dict, method: str, profile: Profile, seed: int) -> bool:
+    """Whether ``checkpoint`` is ``method`` trained with exactly ``profile`` and ``seed``."""
+    return (
+        checkpoint.get("method") == method
+        and checkpoint.get("profile_settings") == dataclasses.asdict(profile)
+        and checkpoint.get("seed") == seed
+    )
+
+
 def load_or_pretrain(method: str, path, images, labels, profile: Profile, seed: int = 0) -> dict:
-    """The lectures' pattern: load the checkpoint at ``path`` if it exists, else train and save it."""
+    """The lectures' pattern: load a checkpoint of this exact run, else train and save it at ``path``.
+
+    Looks at ``path`` first, then (unless ``SSLTEACH_RETRAIN=1``) at the checkpoint of the same
+    name that ships with the course, ``checkpoints/<profile>/<name>``, which must match its
+    SHA256SUMS. A checkpoint made with other settings (an edited profile, another seed) is not
+    used: the method is trained again. ``checkpoint["source"]`` says which file was used, or
+    "trained" when it was trained just now.
+    """
     path = Path(path)
-    if path.exists():
-        checkpoint = load_checkpoint(path)
-        # A checkpoint made with other settings (an edited profile, another seed) is retrained.
-        same_run = checkpoint.get("profile_settings") == dataclasses.asdict(profile) and checkpoint["seed"] == seed
-        if same_run and checkpoint["method"] == method:
-            return checkpoint
+    candidates = [path]
+    if os.environ.get("SSLTEACH_RETRAIN", "") in ("", "0"):
+        candidates.append(shipped_checkpoints() / profile.name / path.name)
+    for i, candidate in enumerate(candidates):
+        if candidate.exists():
+            checkpoint = load_checkpoint(candidate, checksum_required=i > 0)
+            if is_same_run(checkpoint, method, profile, seed):
+                checkpoint["source"] = str(candidate)
+                return checkpoint
     checkpoint = pretrain(method, images, labels, profile, seed=seed)
     save_checkpoint(path, checkpoint)
+    checkpoint["source"] = "trained"
     return checkpoint
 
 
 def main(argv=None):
-    from .data import load_cifar10
+    from .data import data_dir, load_cifar10
 
     parser = argparse.ArgumentParser(prog="python -m sslteach.train", description=__doc__.split("\n\n")[0])
-    parser.add_argument("method", choices=METHODS)
+    parser.add_argument("method", choices=METHODS + ("all",), help="a method, or all of them in turn")
     parser.add_argument("--profile", default=None, help="class (default, CPU) or full (GPU)")
-    parser.add_argument("--out", required=True, help="where to write the checkpoint")
+    parser.add_argument("--out", default=None,
+                        help="checkpoint file (one method) or folder (all); default data/checkpoints/<profile>/")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=None, help="override the profile's step count")
     parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
+    parser.add_argument("--force", action="store_true", help="with all: train again even where a matching checkpoint exists")
     args = parser.parse_args(argv)
 
     profile = get_profile(args.profile)
     if args.steps is not None:
         profile = dataclasses.replace(profile, steps=args.steps, warmup_steps=min(profile.warmup_steps, args.steps))
+    methods = METHODS if args.method == "all" else (args.method,)
+    if args.method == "all" or args.out is None:
+        folder = Path(args.out) if args.out else data_dir() / "checkpoints" / profile.name
+        outs = {m: folder / f"{m}.pt" for m in methods}
+    else:
+        outs = {args.method: Path(args.out)}
     device = pick_device(args.device)
     train = load_cifar10("train")
     images, labels = train.images, train.labels
     if profile.train_images:
         images, labels = images[: profile.train_images], labels[: profile.train_images]
-    checkpoint = pretrain(args.method, images.to(device), labels.to(device), profile, len(train.classes), args.seed)
-    save_checkpoint(args.out, checkpoint)
-    h = checkpoint["history"]
-    print(f"{args.method}: {h['images_seen']} images in {h['seconds']:.1f} s on {device} -> {args.out}")
+    images, labels = images.to(device), labels.to(device)
+    print(f"{len(methods)} method(s), profile {profile.name}, {len(images)} images on {device}")
+    for method, out in outs.items():
+        if args.method == "all" and not args.force and out.exists():
+            if is_same_run(load_checkpoint(out), method, profile, args.seed):
+                print(f"{method}: {out} is up to date (verified), skipped")
+                continue
+        checkpoint = pretrain(method, images, labels, profile, len(train.classes), args.seed)
+        save_checkpoint(out, checkpoint)
+        h = checkpoint["history"]
+        print(f"{method}: {h['images_seen']} images in {h['seconds']:.1f} s on {device} -> {out}", flush=True)
+    if len(outs) > 1:
+        print(f"checksums: {next(iter(outs.values())).parent / 'SHA256SUMS'} (check by hand with sha256sum -c SHA256SUMS)")
 
 
 if __name__ == "__main__":

@@ -11,3 +11,11 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def no_shipped_checkpoints(tmp_path_factory, monkeypatch):
+    """Unit tests never pick up the course's shipped checkpoints (checkpoints/class/) by accident:
+    ``load_or_pretrain`` looks for them in an empty folder unless a test says otherwise."""
+    monkeypatch.setenv("SSLTEACH_CHECKPOINTS", str(tmp_path_factory.mktemp("no_shipped")))
+    monkeypatch.delenv("SSLTEACH_RETRAIN", raising=False)

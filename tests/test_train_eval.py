@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from sslteach import checkpoint as checkpoint_module
 from sslteach import train as train_module
 from sslteach.augment import to_float
-from sslteach.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint
+from sslteach.checkpoint import FORMAT_VERSION, CheckpointError, load_checkpoint, save_checkpoint
 from sslteach.data import CLASSES, ImageSet, save_image_set
 from sslteach.encoders import small_convnet
 from sslteach.evaluate import (
@@ -231,7 +231,7 @@ def test_checkpoint_round_trip(tmp_path):
     checkpoint = small_checkpoint()
     path = save_checkpoint(tmp_path / "new" / "folder" / "c.pt", checkpoint)
     assert path.is_file()
-    assert os.listdir(path.parent) == ["c.pt"]  # no temporary file left
+    assert sorted(os.listdir(path.parent)) == ["SHA256SUMS", "c.pt"]  # no temporary file left
     loaded = load_checkpoint(path)
     assert loaded["format"] == FORMAT_VERSION
     assert loaded["history"] == checkpoint["history"] and loaded["head"] is None
@@ -258,7 +258,7 @@ def test_failed_rename_leaves_old_file_and_no_temp(tmp_path, monkeypatch):
     monkeypatch.setattr(checkpoint_module.os, "replace", broken_replace)
     with pytest.raises(OSError, match="disk full"):
         save_checkpoint(path, {**small_checkpoint(), "method": "supervised"})
-    assert os.listdir(tmp_path) == ["c.pt"]
+    assert sorted(os.listdir(tmp_path)) == ["SHA256SUMS", "c.pt"]
     assert path.read_bytes() == before
 
 
@@ -269,6 +269,89 @@ def test_load_checkpoint_refuses_code_and_wrong_format(tmp_path):
     torch.save({"format": 99}, tmp_path / "old.pt")
     with pytest.raises(ValueError, match="format 99"):
         load_checkpoint(tmp_path / "old.pt")
+
+
+def test_save_records_a_checksum_that_sha256sum_accepts_and_load_verifies(tmp_path):
+    first = save_checkpoint(tmp_path / "a.pt", small_checkpoint())
+    save_checkpoint(tmp_path / "b.pt", {**small_checkpoint(), "method": "supervised"})
+    save_checkpoint(first, {**small_checkpoint(), "seed": 3})  # replaces a's entry, keeps b's
+    lines = (tmp_path / "SHA256SUMS").read_text().splitlines()
+    assert [line.split()[1] for line in lines] == ["a.pt", "b.pt"]
+    check = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=tmp_path, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert load_checkpoint(first)["seed"] == 3
+
+    damaged = bytearray(first.read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    first.write_bytes(bytes(damaged))
+    with pytest.raises(CheckpointError, match=r"a\.pt is damaged"):
+        load_checkpoint(first)
+    torch.save({"format": FORMAT_VERSION}, tmp_path / "unlisted.pt")
+    assert load_checkpoint(tmp_path / "unlisted.pt") == {"format": FORMAT_VERSION}
+    with pytest.raises(CheckpointError, match="not listed"):
+        load_checkpoint(tmp_path / "unlisted.pt", checksum_required=True)
+
+
+def test_load_checkpoint_names_a_truncated_file(tmp_path):
+    path = tmp_path / "c.pt"
+    torch.save(small_checkpoint(), path)  # unlisted, so only the reading can fail
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match=r"c\.pt is not a readable checkpoint"):
+        load_checkpoint(path)
+
+
+def test_load_or_pretrain_uses_the_shipped_checkpoint_and_checks_it(tmp_path, monkeypatch):
+    images, labels = random_images(N=8), torch.arange(8) % 10
+    shipped = tmp_path / "shipped"
+    made = load_or_pretrain("rotation", shipped / "class" / "rotation.pt", images, labels, TINY_CLASS)
+    assert made["source"] == "trained"
+    monkeypatch.setenv("SSLTEACH_CHECKPOINTS", str(shipped))
+    calls = []
+    real_pretrain = train_module.pretrain
+    monkeypatch.setattr(train_module, "pretrain", lambda *a, **k: calls.append(a[0]) or real_pretrain(*a, **k))
+
+    data_path = tmp_path / "data" / "checkpoints" / "class" / "rotation.pt"
+    loaded = load_or_pretrain("rotation", data_path, images, labels, TINY_CLASS)
+    assert calls == [] and loaded["source"] == str(shipped / "class" / "rotation.pt")
+    assert all(torch.equal(loaded["encoder"][k], v) for k, v in made["encoder"].items())
+    assert not data_path.exists()  # nothing is copied; the shipped file is read in place
+
+    # A shipped file must be listed in its SHA256SUMS and match it.
+    sums = shipped / "class" / "SHA256SUMS"
+    sums.write_text(sums.read_text().replace("rotation.pt", "other.pt"))
+    with pytest.raises(CheckpointError, match="not listed"):
+        load_or_pretrain("rotation", data_path, images, labels, TINY_CLASS)
+    sums.write_text("0" * 64 + "  rotation.pt\n")
+    with pytest.raises(CheckpointError, match="damaged"):
+        load_or_pretrain("rotation", data_path, images, labels, TINY_CLASS)
+
+    # SSLTEACH_RETRAIN=1 ignores the shipped files: the lecture trains its own and saves it.
+    monkeypatch.setenv("SSLTEACH_RETRAIN", "1")
+    assert load_or_pretrain("rotation", data_path, images, labels, TINY_CLASS)["source"] == "trained"
+    assert calls == ["rotation"] and data_path.is_file()
+    # Its own checkpoint now comes first, retrain or not.
+    monkeypatch.delenv("SSLTEACH_RETRAIN")
+    assert load_or_pretrain("rotation", data_path, images, labels, TINY_CLASS)["source"] == str(data_path)
+
+
+def test_train_all_trains_each_method_once_with_checksums(tmp_path, monkeypatch, capsys):
+    data = tmp_path / "data"
+    save_image_set(tiny_image_set(64, seed=1), data / "cifar10" / "train.pt")
+    monkeypatch.setenv("SSLTEACH_DATA", str(data))
+    monkeypatch.setenv("SSLTEACH_DEVICE", "cpu")
+    monkeypatch.delenv("SSLTEACH_PROFILE", raising=False)
+    monkeypatch.setattr(train_module, "METHODS", ("random-init", "rotation"))
+    train_module.main(["all", "--steps", "1"])
+    folder = data / "checkpoints" / "class"
+    assert sorted(p.name for p in folder.iterdir()) == ["SHA256SUMS", "random-init.pt", "rotation.pt"]
+    assert subprocess.run(["sha256sum", "-c", "--quiet", "SHA256SUMS"], cwd=folder).returncode == 0
+    capsys.readouterr()
+
+    train_module.main(["all", "--steps", "1"])  # a second run finds both up to date
+    assert capsys.readouterr().out.count("up to date") == 2
+    train_module.main(["all", "--steps", "2"])  # another budget is another run: both retrained
+    assert "up to date" not in capsys.readouterr().out
+    assert load_checkpoint(folder / "rotation.pt")["profile_settings"]["steps"] == 2
 
 
 def test_load_or_pretrain_trains_once_then_loads(tmp_path, monkeypatch):
