@@ -243,3 +243,370 @@ def check_neighbour_offsets(neighbour_offsets) -> None:
                             "number the 8 neighbours in raster order with the centre skipped, so labels 4-7 are cells 5-8: "
                             "cell = label + (label >= 4), then row, column = cell // 3, cell % 3, minus 1 each.")
     print("neighbour_offsets: correct. Every label points the right way from the centre.")
+
+
+# ----------------------------------------------------------------------------- lecture 05
+
+
+def _nmi_variant(a, b, normalisation="arithmetic"):
+    """NMI with another normalisation (a usual slip), to recognise it in a student's answer."""
+    _, a = torch.unique(a, return_inverse=True)
+    _, b = torch.unique(b, return_inverse=True)
+    joint = torch.bincount(a * (int(b.max()) + 1) + b, minlength=(int(a.max()) + 1) * (int(b.max()) + 1))
+    joint = joint.view(int(a.max()) + 1, -1).double() / len(a)
+    pa, pb = joint.sum(1), joint.sum(0)
+    nz = joint > 0
+    mutual = (joint[nz] * (joint[nz] / (pa[:, None] * pb[None])[nz]).log()).sum()
+    ha, hb = [-(p[p > 0] * p[p > 0].log()).sum() for p in (pa, pb)]
+    scale = {"arithmetic": (ha + hb) / 2, "max": torch.maximum(ha, hb), "min": torch.minimum(ha, hb),
+             "none": torch.ones(()), "geometric": (ha * hb).sqrt()}[normalisation]
+    return float(mutual / scale)
+
+
+def check_nmi(nmi) -> None:
+    """Check ``nmi(a, b) -> float``: normalised mutual information of two labellings (N,), (N,)."""
+    from .clustering import normalized_mutual_info
+
+    generator = torch.Generator().manual_seed(0)
+    truth = torch.randint(10, (2000,), generator=generator)
+    noisy = torch.where(torch.rand(2000, generator=generator) < 0.6, truth, torch.randint(10, (2000,), generator=generator))
+    clusters = noisy * 7 % 23 + 5 * (torch.rand(2000, generator=generator) < 0.3)  # other names, 15 groups
+    cases = [
+        ("a labelling with itself", truth, truth, 1.0),
+        ("a labelling with the same groups under other names", truth, (truth * 3 + 11) % 10 + 100, 1.0),
+        ("two independent labellings", truth, torch.randint(10, (2000,), generator=generator), None),
+        ("clusters that partly agree with the labels", clusters, truth, None),
+    ]
+    for description, a, b, exact in cases:
+        expected = normalized_mutual_info(a, b) if exact is None else exact
+        got = _call("nmi", nmi, a, b)
+        got = float(got)
+        if abs(got - expected) < 1e-4:
+            continue
+        if abs(float(_call("nmi", nmi, b, a)) - got) > 1e-6:
+            raise ExerciseError(f"nmi(a, b) = {got:.4f} but nmi(b, a) differs: NMI is symmetric. Check that the "
+                                "joint table and both marginals are built the same way.")
+        for name in ("max", "min", "none", "geometric"):
+            if abs(got - _nmi_variant(a, b, name)) < 1e-4:
+                advice = {"max": "you divided by max(H(a), H(b))", "min": "you divided by min(H(a), H(b))",
+                          "none": "that is the mutual information itself, not normalised",
+                          "geometric": "you divided by sqrt(H(a) H(b))"}[name]
+                raise ExerciseError(f"for {description} you return {got:.4f}, expected {expected:.4f}: {advice}. The course "
+                                    "(and scikit-learn's default) divides I(a; b) by the mean (H(a) + H(b)) / 2.")
+        raise ExerciseError(f"for {description} you return {got:.4f}, expected {expected:.4f}. Steps: the joint "
+                            "distribution p(i, j) = count of points with a = i and b = j, over N; the marginals are its row "
+                            "and column sums; I = sum over p(i, j) > 0 of p(i, j) log(p(i, j) / (p(i) p(j))); divide by the "
+                            "mean of the two entropies.")
+    print("nmi: correct. 1 for the same grouping under any names, near 0 for independent ones, symmetric.")
+
+
+def check_update_memory(update_memory) -> None:
+    """Check ``update_memory(memory, indices, features, momentum) -> new memory`` (NPID's update)."""
+    generator = torch.Generator().manual_seed(0)
+    memory = torch.nn.functional.normalize(torch.randn(10, 4, generator=generator), dim=1)
+    indices = torch.tensor([7, 2, 5])
+    features = torch.nn.functional.normalize(torch.randn(3, 4, generator=generator), dim=1).requires_grad_()
+    before = memory.clone()
+    result = _call("update_memory", update_memory, memory.clone(), indices, features, 0.5)
+    if not torch.is_tensor(result) or tuple(result.shape) != (10, 4):
+        shape = tuple(result.shape) if torch.is_tensor(result) else type(result).__name__
+        raise ExerciseError(f"update_memory returned {shape}; it should return the whole bank, (10, 4) here.")
+    if result.requires_grad:
+        raise ExerciseError("the bank now requires a gradient: the memory is not trained by backpropagation. Use "
+                            "features.detach() (or torch.no_grad()) before writing them into the bank.")
+    others = torch.ones(10, dtype=torch.bool)
+    others[indices] = False
+    if not torch.allclose(result[others], before[others]):
+        raise ExerciseError("rows that were not in the batch changed: only memory[indices] is updated.")
+    for momentum in (0.5, 0.8):
+        result = _call("update_memory", update_memory, before.clone(), indices, features, momentum)
+        mixed = momentum * before[indices] + (1 - momentum) * features.detach()
+        expected = torch.nn.functional.normalize(mixed, dim=1)
+        if torch.allclose(result[indices], expected, atol=1e-5):
+            continue
+        if torch.allclose(result[indices], mixed, atol=1e-5):
+            raise ExerciseError("the updated rows are not unit vectors: normalise them again after mixing "
+                                "(F.normalize(..., dim=1)), or the dot products stop being cosine similarities.")
+        swapped = torch.nn.functional.normalize((1 - momentum) * before[indices] + momentum * features.detach(), dim=1)
+        if torch.allclose(result[indices], swapped, atol=1e-5):
+            raise ExerciseError(f"with momentum {momentum} the OLD entry should keep weight {momentum} and the new feature "
+                                f"{1 - momentum:.1f}; you have them the other way round.")
+        raise ExerciseError(f"with momentum {momentum} the updated rows differ from normalise({momentum} v + "
+                            f"{1 - momentum:.1f} f).")
+    print("update_memory: correct. Only the batch's rows move, towards the new features, and stay unit vectors.")
+
+
+# ----------------------------------------------------------------------------- lecture 06
+
+
+def _nt_xent_variant(z1, z2, temperature, normalise=True, mask="-inf", denominator="all", anchors="all"):
+    """NT-Xent with one of the usual mistakes switched on, to recognise it in a student's answer."""
+    F = torch.nn.functional
+    B = len(z1)
+    z = torch.cat([F.normalize(z1, dim=1), F.normalize(z2, dim=1)] if normalise else [z1, z2])  # (2B, D)
+    logits = z @ z.T / temperature  # (2B, 2B)
+    if mask == "-inf":
+        logits = logits.fill_diagonal_(float("-inf"))
+    elif mask == "zero":
+        logits = logits.fill_diagonal_(0.0)
+    partner = torch.arange(2 * B).roll(B)  # row i's positive
+    if denominator == "negatives only":  # the positive left out of the denominator
+        keep = torch.ones_like(logits, dtype=torch.bool).fill_diagonal_(False)
+        keep[torch.arange(2 * B), partner] = False
+        losses = logits.masked_fill(~keep, float("-inf")).logsumexp(dim=1) - logits[torch.arange(2 * B), partner]
+    else:
+        losses = F.cross_entropy(logits, partner, reduction="none")  # (2B,)
+    return {"all": losses.mean(), "first view": losses[:B].mean(), "sum": losses.sum()}[anchors]
+
+
+_NT_XENT_MISTAKES = [
+    (dict(mask="none"), "the anchor is among its own candidates: exclude k = i from the denominator (a view is "
+                        "trivially most similar to itself; the bug of lightning-bolts #695)."),
+    (dict(mask="zero"), "you set each self-similarity to 0, but exp(0 / tau) = 1 still counts in the denominator: "
+                        "fill the diagonal with -inf (or leave k = i out of the sum) instead."),
+    (dict(normalise=False), "the embeddings were not L2-normalised: s is the cosine similarity, the dot product of "
+                            "F.normalize(z, dim=1) rows."),
+    (dict(denominator="negatives only"), "the denominator leaves the positive out; it runs over every candidate k != i, "
+                                       "the positive included."),
+    (dict(anchors="first view"), "you averaged over the B anchors of the first view only; every one of the 2B views "
+                                 "is an anchor (its partner is the positive), and the loss is the mean over all 2B."),
+    (dict(anchors="sum"), "you summed the 2B anchors' losses; the paper's loss is their mean."),
+]
+
+
+def _check_nt_xent_value(name, function, z1, z2, temperature):
+    """Compare ``function(z1, z2, temperature)`` with NT-Xent; explain a recognised mistake."""
+    from .contrastive import nt_xent
+
+    got = _call(name, function, z1, z2, temperature)
+    if not torch.is_tensor(got) or got.numel() != 1:
+        shape = tuple(got.shape) if torch.is_tensor(got) else type(got).__name__
+        raise ExerciseError(f"{name} returned {shape}; it should return the loss as a scalar tensor (the mean over "
+                            "all 2B anchors).")
+    got = got.reshape(()).double()
+    expected = nt_xent(z1, z2, temperature).double()
+    if torch.isclose(got, expected, rtol=1e-5, atol=1e-6):
+        return got
+    if not torch.isfinite(got):
+        raise ExerciseError(f"{name} returned {got.item()}: some anchor's target is its own masked self-similarity "
+                            "(targets torch.arange(2B), or all zeros as in MoCo's layout, where info_nce puts the positive "
+                            "in column 0), or a log of 0. In the (2B, 2B) matrix row i's positive is column (i + B) mod 2B.")
+    if torch.isclose(got, nt_xent(z1, z2, 1 / temperature).double(), rtol=1e-5):
+        raise ExerciseError("you multiplied the similarities by tau; divide them: exp(s / tau).")
+    for variant, advice in _NT_XENT_MISTAKES:
+        if torch.isclose(got, _nt_xent_variant(z1, z2, temperature, **variant).double(), rtol=1e-5, atol=1e-6):
+            raise ExerciseError(advice)
+    raise ExerciseError(f"{name} gives {got.item():.5f} where NT-Xent is {expected.item():.5f} (B = {len(z1)}, tau = "
+                        f"{temperature}). For each of the 2B views i: -log exp(s(i, partner) / tau) / sum over k != i "
+                        "of exp(s(i, k) / tau), with s the cosine similarity; then the mean over i.")
+
+
+def check_nt_xent_loop(nt_xent_loop) -> None:
+    """Check ``nt_xent_loop(z1, z2, temperature) -> loss``: NT-Xent from the formula, against ``nt_xent``."""
+    generator = torch.Generator().manual_seed(0)
+    z1, z2 = 2 * torch.randn(4, 5, generator=generator, dtype=torch.float64), torch.randn(4, 5, generator=generator, dtype=torch.float64)
+    z1[3] = 3 * z2[3] + 0.1 * z1[3]  # one pair nearly aligned, so positives are not arbitrary
+    for temperature in (0.5, 0.1):
+        _check_nt_xent_value("nt_xent_loop", nt_xent_loop, z1, z2, temperature)
+    a, b = z1.clone().requires_grad_(), z2.clone().requires_grad_()
+    loss = _call("nt_xent_loop", nt_xent_loop, a, b, 0.5)
+    if not loss.requires_grad:
+        raise ExerciseError("the loss has no gradient: compute it with torch operations on the tensors (no .item(), "
+                            "float() or NumPy in between), so that backpropagation can reach the encoder.")
+    one = torch.ones(1, 5, dtype=torch.float64)
+    collapsed = _call("nt_xent_loop", nt_xent_loop, one.expand(3, 5), 2 * one.expand(3, 5), 0.5)
+    print(f"nt_xent_loop: correct. It matches NT-Xent, has a gradient, and a collapsed batch of B = 3 gives "
+          f"{float(collapsed):.4f} = log(2B - 1).")
+
+
+def check_nt_xent(nt_xent_vectorised) -> None:
+    """Check the vectorised ``nt_xent_vectorised(z1, z2, temperature)``: values, gradient and speed."""
+    import time
+
+    from .contrastive import nt_xent
+
+    generator = torch.Generator().manual_seed(1)
+    z1, z2 = torch.randn(6, 8, generator=generator, dtype=torch.float64), torch.randn(6, 8, generator=generator, dtype=torch.float64)
+    for temperature in (0.5, 0.07):
+        _check_nt_xent_value("nt_xent_vectorised", nt_xent_vectorised, z1, z2, temperature)
+    grads = []
+    for loss_fn in (nt_xent_vectorised, nt_xent):
+        a, b = z1.clone().requires_grad_(), z2.clone().requires_grad_()
+        try:
+            loss_fn(a, b, 0.5).backward()
+        except RuntimeError as error:
+            raise ExerciseError(f"backward() failed: {error}\nAn in-place change (fill_diagonal_, masked_fill_) must not "
+                                "touch a tensor that autograd still needs; masked_fill (no underscore) makes a copy.") from None
+        grads.append((a.grad, b.grad))
+    if grads[0][0] is None or not all(torch.allclose(g, h, atol=1e-8) for g, h in zip(*grads)):
+        raise ExerciseError("the value is right but the gradient is not: is part of the computation detached or done "
+                            "outside torch?")
+    big1, big2 = torch.randn(64, 128, generator=generator), torch.randn(64, 128, generator=generator)
+    start = time.perf_counter()
+    _check_nt_xent_value("nt_xent_vectorised", nt_xent_vectorised, big1, big2, 0.2)
+    seconds = time.perf_counter() - start  # the loop takes about a second here, the matrix a millisecond
+    if seconds > 0.3:
+        raise ExerciseError(f"correct, but {seconds:.1f} s for B = 64: replace the Python loops by one (2B, 2B) "
+                            "similarity matrix, z @ z.T, and F.cross_entropy with the partners as targets.")
+    print("nt_xent_vectorised: correct. The same value and gradient as the loop, and fast.")
+
+
+def check_sinkhorn(sinkhorn) -> None:
+    """Check ``sinkhorn(scores, epsilon, iterations) -> codes (B, K)`` against ``swav.sinkhorn_knopp``."""
+    from .swav import sinkhorn_knopp
+
+    generator = torch.Generator().manual_seed(0)
+    F = torch.nn.functional
+    z = F.normalize(torch.randn(24, 6, generator=generator), dim=1)
+    z[:12] = F.normalize(z[:12] + 2 * z[0], dim=1)  # half the batch crowds around one direction
+    prototypes = F.normalize(torch.randn(8, 6, generator=generator), dim=1)
+    scores = z @ prototypes.T  # (B, K) = (24, 8), cosine similarities
+    B, K = scores.shape
+    for epsilon, iterations in [(0.05, 3), (0.5, 1), (0.1, 20)]:
+        codes = _call("sinkhorn", sinkhorn, scores, epsilon, iterations)
+        expected = sinkhorn_knopp(scores, epsilon, iterations)
+        if not torch.is_tensor(codes) or tuple(codes.shape) != (B, K):
+            shape = tuple(codes.shape) if torch.is_tensor(codes) else type(codes).__name__
+            hint = " (transpose Q at the end)" if torch.is_tensor(codes) and tuple(codes.shape) == (K, B) else ""
+            raise ExerciseError(f"codes have shape {shape}; for scores (B, K) = ({B}, {K}) they should be ({B}, {K}): "
+                                f"one distribution over the prototypes per sample{hint}.")
+        codes = codes.float()
+        if torch.allclose(codes, expected, atol=1e-4):
+            continue
+        rows = codes.sum(dim=1)
+        if torch.allclose(rows, torch.full_like(rows, 1 / B), atol=1e-5):
+            raise ExerciseError("every code sums to 1 / B: Q holds the batch's joint distribution; multiply by B at the "
+                                "end so that each sample's code is a distribution over the prototypes.")
+        if torch.allclose(codes, sinkhorn_knopp(scores * epsilon, 1.0, iterations), atol=1e-4):
+            raise ExerciseError("the scores were not divided by epsilon: start from Q = exp(scores / epsilon).")
+        if torch.allclose(codes, F.softmax(scores / epsilon, dim=1), atol=1e-4):
+            raise ExerciseError("these are softmax(scores / epsilon) per sample: the prototype step is missing, so "
+                                "nothing stops most samples from choosing the same prototype. Alternate the two "
+                                "normalisations `iterations` times.")
+        if not torch.allclose(rows, torch.ones_like(rows), atol=1e-4):
+            raise ExerciseError(f"codes sum to {rows.min():.3f} .. {rows.max():.3f} per sample; end each iteration "
+                                "with the sample step (each column of Q (K, B) to total 1/B), so every code sums to 1.")
+        raise ExerciseError(f"wrong codes at epsilon = {epsilon}, {iterations} iteration(s). Q = exp(scores / epsilon).T, "
+                            "divided by its total; then `iterations` times: rows (prototypes) to total 1/K each, columns "
+                            "(samples) to total 1/B each; return (Q * B).T.")
+    codes = _call("sinkhorn", sinkhorn, scores, 0.05, 50)
+    spread = codes.sum(dim=0)
+    print(f"sinkhorn: correct. With 50 iterations every prototype holds {spread.min():.2f} .. {spread.max():.2f} of the "
+          f"{B} samples (B / K = {B / K:.0f}), though half of them crowd around one direction.")
+
+
+# --- lecture 07: alignment and uniformity ---------------------------------------------------------
+
+def _unit_rows(*shape, seed: int = 0) -> torch.Tensor:
+    """Random L2-normalised rows (B, D)."""
+    return torch.nn.functional.normalize(torch.randn(*shape, generator=torch.Generator().manual_seed(seed)), dim=1)
+
+
+def _scalar(name: str, value) -> float:
+    """The student's result as a float, or advice if it is not one number."""
+    if torch.is_tensor(value) and value.numel() == 1:
+        return value.item()
+    if isinstance(value, (int, float)):
+        return float(value)
+    shape = tuple(value.shape) if torch.is_tensor(value) else type(value).__name__
+    raise ExerciseError(f"{name} returned {shape}; it should return one number (a scalar tensor): the mean over "
+                        "all pairs, not one value per pair.")
+
+
+def check_alignment_uniformity(align_loss, uniform_loss) -> None:
+    """Check ``align_loss(x, y, alpha=2)`` and ``uniform_loss(x, t=2)`` against Wang & Isola's eqs. 4 and 5."""
+    from .hypersphere import alignment, uniformity
+
+    x, y = _unit_rows(40, 6, seed=0), _unit_rows(40, 6, seed=1)
+    y = torch.nn.functional.normalize(x + 0.8 * y, dim=1)  # positive pairs: close, not identical
+    for alpha in (2, 1):
+        got, want = _scalar("align_loss", _call("align_loss", align_loss, x, y, alpha)), alignment(x, y, alpha).item()
+        if abs(got - want) <= 1e-4 * max(1, abs(want)):
+            continue
+        distance = (x - y).norm(dim=1)
+        if abs(got - distance.pow(2 * alpha).mean().item()) < 1e-4:
+            raise ExerciseError("you raised the *squared* distance to the power alpha. Alignment is "
+                                "E ||f(x) - f(y)||_2^alpha: the Euclidean norm (not its square) to the power alpha.")
+        if abs(got - distance.pow(alpha).sum().item()) < 1e-3:
+            raise ExerciseError("you summed over the pairs; alignment is the mean (an expectation), so it does not grow "
+                                "with the batch.")
+        if abs(got - (x * y).sum(dim=1).mean().item()) < 1e-4:
+            raise ExerciseError("that is the mean cosine similarity; alignment is a distance: ||x_i - y_i|| to the "
+                                "power alpha, averaged over the pairs.")
+        raise ExerciseError(f"align_loss(x, y, alpha={alpha}) = {got:.4f}, expected {want:.4f}. Compute the distance of "
+                            "each pair, (x - y).norm(dim=1), raise it to the power alpha and average.")
+    for t in (2, 0.5):
+        got, want = _scalar("uniform_loss", _call("uniform_loss", uniform_loss, x, t)), uniformity(x, t).item()
+        if abs(got - want) <= 1e-4 * max(1, abs(want)):
+            continue
+        squared = torch.cdist(x, x).pow(2)  # (N, N), zero diagonal
+        gauss = squared.mul(-t).exp()
+        if abs(got - gauss.mean().log().item()) < 1e-4:
+            raise ExerciseError("you included the pairs of a point with itself (the diagonal, distance 0, weight 1): "
+                                "they pull the value towards 0. Average over pairs i < j only: torch.pdist gives "
+                                "exactly those distances.")
+        off_diagonal = gauss[~torch.eye(len(x), dtype=torch.bool)]
+        if abs(got - off_diagonal.mean().item()) < 1e-4 or abs(got - torch.pdist(x).pow(2).mul(-t).exp().mean().item()) < 1e-4:
+            raise ExerciseError("the logarithm is missing: uniformity is log E exp(-t ||x_i - x_j||^2).")
+        if abs(got - torch.pdist(x).mul(-t).exp().mean().log().item()) < 1e-4:
+            raise ExerciseError("you used the distance; the Gaussian kernel uses the *squared* distance: "
+                                "exp(-t ||x_i - x_j||^2).")
+        if abs(got - torch.pdist(x).pow(2).mul(-t).exp().sum().log().item()) < 1e-3:
+            raise ExerciseError("log of the sum: take the log of the *mean* over the pairs, so that the value does not "
+                                "depend on how many points there are.")
+        raise ExerciseError(f"uniform_loss(x, t={t}) = {got:.4f}, expected {want:.4f}. Squared distances of all pairs "
+                            "i < j, times -t, exp, mean, log.")
+    collapsed = torch.nn.functional.normalize(torch.ones(10, 6), dim=1)
+    value = _scalar("uniform_loss", _call("uniform_loss", uniform_loss, collapsed, 2))
+    if abs(value) > 1e-4:
+        raise ExerciseError(f"for ten identical points uniform_loss gives {value:.4f}; it should give 0 (every "
+                            "distance is 0, exp(0) = 1, log 1 = 0).")
+    print("align_loss and uniform_loss: correct. Both match the paper at several alpha and t, and collapse gives uniformity 0.")
+
+
+def check_align_uniform_objective(align_uniform) -> None:
+    """Check ``align_uniform(z1, z2, uniform_weight)``: the paper's training loss on raw embeddings."""
+    from .hypersphere import align_uniform_loss
+
+    generator = torch.Generator().manual_seed(2)
+    z1 = 3 * torch.randn(32, 4, generator=generator)  # raw network outputs: not normalised
+    z2 = z1 + 2 * torch.randn(32, 4, generator=generator)
+    for weight in (1.0, 0.3):
+        a, b = z1.clone().requires_grad_(), z2.clone().requires_grad_()
+        result = _call("align_uniform", align_uniform, a, b, weight)
+        got, want = _scalar("align_uniform", result), align_uniform_loss(z1, z2, weight).item()
+        if abs(got - want) <= 1e-4 * max(1, abs(want)):
+            if not (torch.is_tensor(result) and result.requires_grad):
+                raise ExerciseError("the value is right, but it carries no gradient: return the tensor itself (no "
+                                    ".item(), no torch.no_grad()), so that loss.backward() can train the network.")
+            continue
+        n1, n2 = torch.nn.functional.normalize(z1, dim=1), torch.nn.functional.normalize(z2, dim=1)
+
+        def term(x, y, w, which="both"):
+            align = (x - y).norm(dim=1).pow(2).mean()
+            uniform = {"both": (_log_gauss(x) + _log_gauss(y)) / 2, "first": _log_gauss(x), "sum": _log_gauss(x) + _log_gauss(y)}[which]
+            return (align + w * uniform).item()
+
+        if abs(got - term(z1, z2, weight)) < 1e-3 * max(1, abs(got)):
+            raise ExerciseError("the embeddings were not L2-normalised: both terms are defined on the unit sphere. "
+                                "Start with F.normalize(z1, dim=1) and F.normalize(z2, dim=1).")
+        if abs(got - term(n1, n2, weight, "first")) < 1e-4:
+            raise ExerciseError("uniformity of the first view only: average the uniformity of both views, "
+                                "(uniformity(x) + uniformity(y)) / 2, as the paper's code does.")
+        if abs(got - term(n1, n2, weight, "sum")) < 1e-4:
+            raise ExerciseError("you added the two views' uniformities; average them (divide by 2), so that the weight "
+                                "means the same as in the paper.")
+        if weight != 1 and abs(got - ((n1 - n2).norm(dim=1).pow(2).mean() * weight + (_log_gauss(n1) + _log_gauss(n2)) / 2).item()) < 1e-4:
+            raise ExerciseError("the weight multiplies the alignment term; it belongs to uniformity: "
+                                "alignment + uniform_weight * uniformity.")
+        if weight != 1 and abs(got - term(n1, n2, 1.0)) < 1e-4:
+            raise ExerciseError(f"right for uniform_weight = 1, but at {weight} the weight is ignored: multiply the "
+                                "uniformity term by uniform_weight.")
+        raise ExerciseError(f"align_uniform(z1, z2, {weight}) = {got:.4f}, expected {want:.4f}. Normalise both, then "
+                            "alignment(x, y) + uniform_weight * (uniformity(x) + uniformity(y)) / 2.")
+    print("align_uniform: correct. Normalised first, both views' uniformity averaged, the weight on uniformity.")
+
+
+def _log_gauss(x: torch.Tensor, t: float = 2) -> torch.Tensor:
+    """log E exp(-t ||x_i - x_j||^2) over pairs i < j, without the unit-norm check (to recognise mistakes)."""
+    return torch.pdist(x).pow(2).mul(-t).exp().mean().log()

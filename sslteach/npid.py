@@ -105,14 +105,22 @@ def memory_knn_accuracy(memory: MemoryBank, bank_labels, test_features, test_lab
 
 
 def fit_with_memory_bank(model: nn.Module, encoder: nn.Module, loss, images, profile: Profile, batch_size: int,
-                         seed: int, name: str, settings) -> tuple[dict, MemoryBank]:
+                         seed: int, name: str, settings, labels=None, num_classes: int = 10,
+                         monitor_every: int = 25, monitor_images: int = 1_000) -> tuple[dict, MemoryBank]:
     """The training loop of the memory-bank methods (NPID here, PIRL in ``sslteach.pirl``).
 
     ``loss(model, memory, x, indices, generator) -> (loss, metrics, f)``; f (B, D) are the batch's
     normalised features, written into the bank after the step by ``after_step`` (no gradient).
     ``fit`` hands each batch the dataset indices of its images in place of labels: the loss needs
-    them to find v_i, and the true labels are never used. ``settings`` gives ``memory_init`` and
-    ``memory_momentum``. -> (history, memory).
+    them to find v_i, and the true labels are never used for training. ``settings`` gives
+    ``memory_init`` and ``memory_momentum``. -> (history, memory).
+
+    With ``labels``, the weighted-kNN monitor of Wu et al. runs every ``monitor_every`` steps
+    (and before the first and after the last): ``monitor_images`` fixed training images are
+    embedded by the current network (eval mode, no augmentation) and classified by their 200
+    nearest bank entries, their own entries left out. It costs one forward pass of those images,
+    needs no pass over the data, and does not change the training (no randomness is drawn).
+    ``history["knn_monitor"]`` holds {"step": [...], "accuracy": [...]}.
     """
     device = images.device
     start = time.perf_counter()
@@ -124,18 +132,43 @@ def fit_with_memory_bank(model: nn.Module, encoder: nn.Module, loss, images, pro
     memory_seconds = time.perf_counter() - start
     pending = []  # this step's (indices, features), written to the bank once the step is done
 
+    monitor = {"step": [], "accuracy": []}
+    if labels is not None and monitor_every:
+        queries = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed + 2))[:monitor_images].to(device)
+        neighbours = torch.ones(len(images), dtype=torch.bool, device=device)
+        neighbours[queries] = False  # a query's own entry would be its nearest neighbour
+
+    def record(step):
+        if labels is None or not monitor_every:
+            return
+        features = embed_all(model, images[queries])  # sets eval mode
+        model.train()
+        predictions = knn_predict(memory.features[neighbours], labels[neighbours], features, num_classes)
+        monitor["step"].append(step)
+        monitor["accuracy"].append((predictions == labels[queries]).float().mean().item())
+
     def loss_fn(m, x, index, g):
         value, metrics, f = loss(m, memory, x, index, g)
         pending.append((index, f))
         return value, metrics
 
-    def after_step():
-        memory.update(*pending.pop(), settings.memory_momentum)
+    steps_done = 0
 
+    def after_step():
+        nonlocal steps_done
+        memory.update(*pending.pop(), settings.memory_momentum)
+        steps_done += 1
+        if steps_done % monitor_every == 0 or steps_done == profile.steps:
+            record(steps_done)
+
+    record(0)
+    model.train()
     indices = torch.arange(len(images), device=device)
     history = fit(model, loss_fn, images, indices, profile, batch_size, seed, name, after_step)
     history["memory_init_seconds"] = memory_seconds  # outside fit, but part of the method's cost
     history["seconds"] += memory_seconds
+    if monitor["step"]:
+        history["knn_monitor"] = monitor
     return history, memory
 
 
@@ -154,5 +187,6 @@ def pretrain_npid(encoder, images, labels, profile: Profile, num_classes: int, s
     def loss(m, memory, x, index, g):
         return npid_loss(m, memory, x, index, settings, g)
 
-    history, _ = fit_with_memory_bank(model, encoder, loss, images, profile, profile.batch_size, seed, "npid", settings)
+    history, _ = fit_with_memory_bank(model, encoder, loss, images, profile, profile.batch_size, seed, "npid", settings,
+                                      labels=labels, num_classes=num_classes)
     return model[1].state_dict(), history, {"temperature": settings.temperature}

@@ -115,7 +115,8 @@ def pretrain_pirl(encoder, images, labels, profile: Profile, num_classes: int, s
     def loss(m, memory, x, index, g):
         return pirl_loss(m, memory, x, index, permutation_set, settings, g)
 
-    history, _ = fit_with_memory_bank(model, encoder, loss, images, profile, profile.batch_size // 2, seed, "pirl", settings)
+    history, _ = fit_with_memory_bank(model, encoder, loss, images, profile, profile.batch_size // 2, seed, "pirl", settings,
+                                      labels=labels, num_classes=num_classes)
     # BatchNorm's running statistics averaged tile batches with image batches; evaluation sees
     # whole images only, so their statistics are recomputed on whole images.
     start = time.perf_counter()

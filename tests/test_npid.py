@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from sslteach.encoders import small_convnet
 from sslteach.npid import (
+    fit_with_memory_bank,
     MemoryBank,
     NPIDSettings,
     embed_all,
@@ -101,3 +102,29 @@ def test_labels_are_not_used():
     a = pretrain("npid", images, torch.zeros(24, dtype=torch.long), TINY, seed=1)
     b = pretrain("npid", images, torch.arange(24) % 10, TINY, seed=1)
     assert a["history"]["loss"] == b["history"]["loss"]
+
+
+def test_knn_monitor_records_progress_without_changing_the_training():
+    """Wu et al.'s monitor: queries embedded by the current network against the bank, own entries
+    left out. It runs at step 0, every ``monitor_every`` steps and at the end, and the trained
+    weights are the same as without it (it draws no random numbers and restores train mode)."""
+    images, labels = random_images(24), torch.arange(24) % 3
+    settings = NPIDSettings(feature_dim=16)
+
+    def run(**monitor):
+        torch.manual_seed(0)
+        encoder = small_convnet((4, 8))
+        model = nn.Sequential(encoder, nn.Linear(encoder.feature_dim, 16))
+        loss = lambda m, memory, x, index, g: npid_loss(m, memory, x, index, settings, g)  # noqa: E731
+        history, memory = fit_with_memory_bank(model, encoder, loss, images, TINY, 8, 0, "npid", settings, **monitor)
+        return model, history, memory
+
+    plain_model, plain, plain_memory = run()
+    model, history, memory = run(labels=labels, num_classes=3, monitor_every=2, monitor_images=6)
+    assert "knn_monitor" not in plain
+    assert history["knn_monitor"]["step"] == [0, 2, 3]
+    assert all(0 <= a <= 1 for a in history["knn_monitor"]["accuracy"])
+    assert history["loss"] == plain["loss"]
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), plain_model.state_dict().values()))
+    torch.testing.assert_close(memory.features, plain_memory.features)
+    assert model.training  # handed back in train mode
