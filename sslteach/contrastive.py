@@ -133,3 +133,52 @@ def positive_accuracy(z1: torch.Tensor, z2: torch.Tensor) -> float:
     similarity = (z @ z.T).fill_diagonal_(float("-inf"))  # (2B, 2B)
     partners = torch.arange(2 * B, device=z.device).roll(B)
     return (similarity.argmax(dim=1) == partners).float().mean().item()
+
+
+def candidate_gradients(similarities: torch.Tensor, temperature: float):
+    """Softmax over one anchor's candidates and the gradient of InfoNCE with respect to each similarity.
+
+    With the positive in column 0 (as ``info_nce`` orders its logits) and p = softmax(s / tau),
+    the loss l = -log p_0 has
+
+        dl/ds_0 = -(1 - p_0) / tau   (pulls the positive closer),
+        dl/ds_j = p_j / tau          (pushes negative j away, j >= 1),
+
+    so each negative is pushed in proportion to its own softmax probability: the temperature
+    decides how much of the push goes to the hardest (most similar) negatives (Wang & Liu,
+    CVPR 2021, "Understanding the behaviour of contrastive loss", section 3).
+
+    Parameters
+    ----------
+    similarities : (..., N) tensor
+        Cosine similarities of an anchor to its N candidates, the positive first.
+    temperature : float
+
+    Returns
+    -------
+    probabilities : (..., N) tensor
+        softmax(s / tau) over the candidates.
+    gradients : (..., N) tensor
+        dl/ds for each candidate, as above (equal to what autograd gives).
+    """
+    probabilities = F.softmax(similarities / temperature, dim=-1)
+    gradients = probabilities / temperature
+    gradients[..., 0] = (probabilities[..., 0] - 1) / temperature
+    return probabilities, gradients
+
+
+def candidate_similarities(z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+    """Every view's cosine similarity to its 2B - 1 candidates, its positive first: (B, D), (B, D) -> (2B, 2B - 1).
+
+    Row i is anchor i of the 2B views (``z1`` then ``z2``); column 0 is its partner, the others
+    are the 2B - 2 negatives in their original order. In this layout NT-Xent is
+    ``cross_entropy(candidate_similarities(z1, z2) / tau, zeros)``, MoCo's "positive in column 0".
+    """
+    B = len(z1)
+    z = torch.cat([F.normalize(z1, dim=1), F.normalize(z2, dim=1)])  # (2B, D)
+    similarity = z @ z.T  # (2B, 2B)
+    partners = torch.arange(2 * B, device=z.device).roll(B)
+    negatives = ~torch.eye(2 * B, dtype=torch.bool, device=z.device)
+    negatives[torch.arange(2 * B), partners] = False  # (2B, 2B): True where k is neither i nor its partner
+    positive = similarity.gather(1, partners.view(-1, 1))  # (2B, 1)
+    return torch.cat([positive, similarity[negatives].view(2 * B, 2 * B - 2)], dim=1)

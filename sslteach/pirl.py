@@ -124,3 +124,13 @@ def pretrain_pirl(encoder, images, labels, profile: Profile, num_classes: int, s
     history["seconds"] += time.perf_counter() - start
     heads = {k: v for k, v in model.state_dict().items() if not k.startswith("encoder.")}
     return heads, history, {"permutations": permutation_set.cpu()}
+
+
+def pirl_model_from_checkpoint(checkpoint: dict, device=None) -> PIRLModel:
+    """The trained PIRL network (encoder and both branches' heads) of a ``pirl`` checkpoint, in eval mode."""
+    from .train import encoder_from_checkpoint  # sslteach.train imports this module
+
+    feature_dim = checkpoint["head"]["image_head.weight"].shape[0]
+    model = PIRLModel(encoder_from_checkpoint(checkpoint), feature_dim)
+    model.load_state_dict({**{f"encoder.{k}": v for k, v in checkpoint["encoder"].items()}, **checkpoint["head"]})
+    return model.to(device or "cpu").eval()

@@ -88,3 +88,80 @@ def plot_ab_plane(ax, bins: torch.Tensor, values: torch.Tensor | None = None, li
     ax.set_aspect("equal")
     ax.set_facecolor("0.85")
     ax.set_title(title, fontsize=9)
+
+
+def _running_mean(values: torch.Tensor, smooth: int):
+    """(steps, running mean) of a 1-D series over windows of ``smooth`` steps, for plotting."""
+    kernel = torch.ones(smooth) / smooth
+    return range(smooth - 1, len(values)), torch.nn.functional.conv1d(values.view(1, 1, -1), kernel.view(1, 1, -1)).flatten()
+
+
+def plot_histories(histories: dict, metrics, smooth: int = 20, reference: dict | None = None):
+    """Training curves of several runs on shared axes, one panel per metric (running means over ``smooth`` steps).
+
+    histories : {run name: checkpoint history}; metrics : names of per-step lists in them;
+    reference : optional {metric: (value, label)} drawn as a dotted horizontal line (chance, collapse).
+    """
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3), squeeze=False)
+    for ax, metric in zip(axes.flat, metrics):
+        for i, (name, history) in enumerate(histories.items()):
+            values = torch.tensor(history[metric], dtype=torch.float)
+            ax.plot(values, alpha=0.25, color=f"C{i}")
+            if len(values) >= smooth:
+                ax.plot(*_running_mean(values, smooth), color=f"C{i}", label=name)
+        if reference and metric in reference:
+            value, label = reference[metric]
+            ax.axhline(value, color="grey", linestyle=":", label=label)
+        ax.set_xlabel("step")
+        ax.set_title(metric.replace("_", " "))
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    plt.show()
+
+
+def plot_method_comparison(scores: dict, baselines=("random init", "supervised")):
+    """kNN and linear-probe accuracy of each method as paired bars, the baselines as lines across.
+
+    scores : {name: {"knn": float, "linear_probe": float}}, in the order to draw; the names in
+    ``baselines`` are drawn as vertical lines (dotted: kNN, dashed: probe) instead of bars.
+    """
+    methods = [name for name in scores if name not in baselines]
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(methods) + 1.2))
+    rows = torch.arange(len(methods), dtype=torch.float)
+    for offset, metric, label in [(-0.2, "knn", "kNN"), (0.2, "linear_probe", "linear probe")]:
+        values = [100 * scores[m][metric] for m in methods]
+        ax.barh(rows + offset, values, height=0.4, label=label)
+    for i, name in enumerate(b for b in baselines if b in scores):
+        for metric, style in [("knn", ":"), ("linear_probe", "--")]:
+            ax.axvline(100 * scores[name][metric], color=f"C{i + 2}", linestyle=style,
+                       label=f"{name} ({'kNN' if metric == 'knn' else 'probe'})")
+    ax.set_yticks(rows.tolist(), methods)
+    ax.invert_yaxis()
+    ax.set_xlabel("accuracy on held-out images (%)")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    plt.show()
+
+
+def plot_code_marginals(codes: dict):
+    """The two marginals of soft assignments: mass per prototype (sorted) and per sample.
+
+    codes : {name: (B, K) non-negative tensor}. Equipartition (SwAV's constraint) is every
+    prototype holding B / K and every sample 1: both drawn as dotted lines.
+    """
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3))
+    for name, Q in codes.items():
+        Q = Q.detach().float().cpu()
+        B, K = Q.shape
+        left.plot(Q.sum(dim=0).sort(descending=True).values, label=name)
+        right.plot(Q.sum(dim=1).sort(descending=True).values, label=name)
+    left.axhline(B / K, color="grey", linestyle=":", label="B / K")
+    right.axhline(1.0, color="grey", linestyle=":", label="1")
+    left.set(xlabel="prototype (sorted by mass)", ylabel="mass of the batch", title="per prototype (column sums)")
+    right.set(xlabel="sample (sorted)", ylabel="mass", title="per sample (row sums)")
+    left.set_yscale("log")
+    for ax in (left, right):
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    plt.show()

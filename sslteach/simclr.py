@@ -116,3 +116,19 @@ def pretrain_simclr_no_color(encoder, images, labels, profile: Profile, num_clas
     """SimCLR with crops and flips only: the colour-histogram shortcut, for the ablation."""
     settings = SimCLRSettings(color=False)
     return pretrain_simclr(encoder, images, labels, profile, num_classes, seed, settings)
+
+
+def color_histograms(images: torch.Tensor, bins: int = 4) -> torch.Tensor:
+    """Joint RGB histogram of each image, the shortcut feature of the paper's Figure 6.
+
+    Each channel is cut into ``bins`` equal intervals, so a pixel falls into one of bins**3
+    colour cells; the histogram counts pixels per cell and sums to 1. It ignores where pixels
+    are, so two crops of one photograph have similar histograms whatever they show.
+
+    images : (B, 3, H, W) uint8 or float in [0, 1] -> (B, bins**3) float tensor.
+    """
+    x = to_float(images)
+    cell = (x * bins).long().clamp(max=bins - 1)  # (B, 3, H, W), each channel's interval
+    index = (cell[:, 0] * bins + cell[:, 1]) * bins + cell[:, 2]  # (B, H, W), the colour cell
+    counts = torch.zeros(len(x), bins ** 3, device=x.device).scatter_add_(1, index.flatten(1), torch.ones_like(index.flatten(1), dtype=torch.float))
+    return counts / counts.sum(dim=1, keepdim=True)

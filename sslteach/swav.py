@@ -134,3 +134,62 @@ def pretrain_swav(encoder, images, labels, profile: Profile, num_classes: int, s
                   after_step=lambda: normalize_prototypes(model.prototypes))
     head_and_prototypes = {k: v for k, v in model.state_dict().items() if not k.startswith("encoder.")}
     return head_and_prototypes, history, {}
+
+
+@torch.no_grad()
+def prototype_usage(scores: torch.Tensor) -> torch.Tensor:
+    """Fraction of the samples whose highest-scoring prototype is each prototype: (N, K) -> (K,).
+
+    A healthy SwAV spreads the samples over many prototypes; a collapsed one sends (nearly) all
+    of them to one. ``usage_entropy`` turns this into a single number.
+    """
+    K = scores.shape[1]
+    return torch.bincount(scores.argmax(dim=1), minlength=K).float() / len(scores)
+
+
+def usage_entropy(usage: torch.Tensor) -> float:
+    """Entropy in nats of a prototype-usage distribution (K,): log K if all are used equally, 0 if one is."""
+    p = usage[usage > 0]
+    return float((p * (1 / p).log()).sum())  # written so that a single prototype gives +0.0, not -0.0
+
+
+def swav_model_from_checkpoint(checkpoint: dict, device=None) -> SwAVModel:
+    """The trained SwAV network (encoder, projection head, prototypes) of a ``swav`` checkpoint, in eval mode."""
+    from .train import encoder_from_checkpoint  # sslteach.train imports this module
+
+    K, D = checkpoint["head"]["prototypes.weight"].shape
+    model = SwAVModel(encoder_from_checkpoint(checkpoint), D, K)
+    model.load_state_dict({**{f"encoder.{k}": v for k, v in checkpoint["encoder"].items()}, **checkpoint["head"]})
+    return model.to(device or "cpu").eval()
+
+
+def short_run(encoder, images, make_codes, steps: int = 8, batch_size: int = 32,
+              settings: SwAVSettings = SwAVSettings(), seed: int = 0) -> dict:
+    """A few SwAV steps from ``encoder`` with codes from ``make_codes``, to watch collapse happen or not.
+
+    ``make_codes(scores (B, K)) -> codes (B, K)``: ``sinkhorn_knopp`` as in the paper, or e.g. a
+    plain softmax per sample, which has no equipartition constraint. Batch ``step`` is images
+    [step * batch_size, (step + 1) * batch_size) (B, 3, H, W), two views each; plain SGD, lr 0.1.
+    Returns per-step lists: ``loss``, ``prototypes_used`` (fraction of the K prototypes that are
+    some view's best) and ``usage_entropy`` (``usage_entropy(prototype_usage(scores))``, nats).
+    """
+    model = SwAVModel(encoder, settings.projection_dim, settings.prototypes).to(images.device).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    generator = torch.Generator(images.device).manual_seed(seed)
+    history = {"loss": [], "prototypes_used": [], "usage_entropy": []}
+    for step in range(steps):
+        batch = images[step * batch_size:(step + 1) * batch_size]
+        B = len(batch)
+        scores = model(two_views(batch, generator=generator).contiguous(memory_format=torch.channels_last))  # (2B, K)
+        with torch.no_grad():
+            codes_1, codes_2 = make_codes(scores[:B]), make_codes(scores[B:])
+        loss = swapped_prediction_loss(scores[:B], scores[B:], codes_1, codes_2, settings.temperature)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        normalize_prototypes(model.prototypes)
+        usage = prototype_usage(scores.detach())
+        history["loss"].append(loss.item())
+        history["prototypes_used"].append(float((usage > 0).float().mean()))
+        history["usage_entropy"].append(usage_entropy(usage))
+    return history

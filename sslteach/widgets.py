@@ -16,6 +16,7 @@ from torchvision.utils import make_grid
 from .augment import to_float
 from .colorization import rgb_to_lab
 from .colorizer import decode_colours, predict_colours
+from .contrastive import candidate_gradients
 from .jigsaw import assemble, cut_tiles, jigsaw_probabilities, normalize_tiles
 from .rotation import ROTATION_NAMES
 
@@ -210,3 +211,89 @@ class JigsawPuzzle(widgets.VBox):
             f"permutation {guessed} of {len(self.permutations)} with probability {self.probabilities[guessed]:.2f}, "
             f"and gave the true one ({self.label}) {self.probabilities[self.label]:.2f}."
         )
+
+
+class ContrastTemperatureExplorer(widgets.VBox):
+    """InfoNCE's temperature tau as a slider: the softmax over one anchor's candidates, and where
+    the push on the negatives goes (``sslteach.contrastive.candidate_gradients``).
+
+    Built from embeddings of two views of B images, as SimCLR sees them: the anchor is view 1 of
+    image i, its positive is view 2 of image i, and the other 2B - 2 views are its negatives.
+    The same temperature as the annealed mean's of lecture 01 (``TemperatureExplorer``), here on
+    cosine similarities instead of colour logits.
+
+    Attributes
+    ----------
+    anchor : IntSlider
+        Which image's first view is the anchor.
+    temperature : FloatLogSlider
+        tau from 0.01 to 2.
+    similarities, probabilities, gradients : (2B - 1,) tensors
+        Cosine similarity, softmax probability and dl/ds of each candidate, the positive first.
+    hard_share : float
+        Fraction of the total push on the negatives that goes to the hardest ``hardest`` of them
+        (the most similar 5% by default).
+    """
+
+    def __init__(self, z: torch.Tensor, views: torch.Tensor, temperature: float = 0.2, hardest: float = 0.05, scale: int = 2):
+        B = len(z) // 2
+        self.z, self.views, self.scale = F.normalize(z.detach().float().cpu(), dim=1), to_float(views.detach().cpu()), scale
+        self.hardest = max(1, round(hardest * (2 * B - 2)))
+        self.anchor = widgets.IntSlider(0, min=0, max=B - 1, description="anchor")
+        self.temperature = widgets.FloatLogSlider(temperature, base=10, min=-2, max=0.3, step=0.02,
+                                                  description="tau", readout_format=".2f")
+        self.thumbnails, self.plot, self.caption = widgets.Image(format="png"), widgets.Image(format="png"), widgets.HTML()
+        legend = widgets.HTML("anchor | its positive | the hardest negatives, most similar first")
+        super().__init__([self.anchor, self.temperature, legend, self.thumbnails, self.caption, self.plot])
+        self.anchor.observe(self.update, names="value")
+        self.temperature.observe(self.update, names="value")
+        self.update()
+
+    def candidates(self, i: int) -> torch.Tensor:
+        """Indices into the 2B views of anchor i's candidates: its positive first, then the negatives."""
+        B = len(self.z) // 2
+        others = [j for j in range(2 * B) if j not in (i, i + B)]
+        return torch.tensor([i + B] + others)
+
+    @torch.no_grad()
+    def update(self, change=None):
+        i, tau = self.anchor.value, self.temperature.value
+        order = self.candidates(i)
+        self.similarities = self.z[order] @ self.z[i]  # (2B - 1,), positive first
+        self.probabilities, self.gradients = candidate_gradients(self.similarities, tau)
+        push = self.gradients[1:]  # (2B - 2,) dl/ds_j of the negatives, all positive
+        hardest = push.topk(self.hardest).indices  # push grows with similarity: the hardest negatives
+        self.hard_share = float(push[hardest].sum() / push.sum())
+        effective = float(push.sum() ** 2 / (push ** 2).sum())  # how many negatives share the push
+        shown = torch.cat([torch.tensor([i, order[0]]), order[1:][hardest[:6]]])
+        self.thumbnails.value = png_bytes(make_grid(self.views[shown], nrow=len(shown), padding=2, pad_value=1.0), self.scale)
+        loss = -torch.log(self.probabilities[0])
+        self.caption.value = (
+            f"tau = {tau:.2f}: loss {loss:.2f}, p(positive) = {self.probabilities[0]:.2f} "
+            f"(similarity {self.similarities[0]:.2f}). The hardest {self.hardest} of {len(push)} negatives "
+            f"(similarities {', '.join(f'{s:.2f}' for s in self.similarities[1:][hardest[:6]])}, ...) "
+            f"get {100 * self.hard_share:.0f}% of the push; about {effective:.0f} negatives share it."
+        )
+        self.plot.value = self.figure_png()
+
+    def figure_png(self) -> bytes:
+        """Left: softmax over the candidates by similarity. Right: each negative's share of the push."""
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        s, p = self.similarities.numpy(), self.probabilities.numpy()
+        share = (self.gradients[1:] / self.gradients[1:].sum()).numpy()
+        fig = Figure(figsize=(8, 2.8))
+        left, right = fig.subplots(1, 2)
+        left.scatter(s[1:], p[1:], s=8, color="C0", label="negatives")
+        left.scatter(s[:1], p[:1], s=40, color="C3", label="positive")
+        left.set(xlabel="cosine similarity to the anchor", ylabel="softmax probability", ylim=(0, 1.02),
+                 title=f"softmax(s / {self.temperature.value:.2f}) over the candidates")
+        left.legend(fontsize=8)
+        right.scatter(s[1:], share, s=8, color="C0")
+        right.set(xlabel="cosine similarity to the anchor", ylabel="share of the push", yscale="log",
+                  ylim=(max(share.min(), 1e-12) / 2, 2), title="gradient on each negative, p_j / tau")
+        fig.tight_layout()
+        buffer = io.BytesIO()
+        FigureCanvasAgg(fig).print_png(buffer)
+        return buffer.getvalue()
