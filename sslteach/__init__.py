@@ -12,7 +12,8 @@ The modules follow the course:
 - ``rotation``: rotation prediction (lecture 04).
 - ``clustering``, ``npid``: DeepCluster and instance discrimination with a memory bank (lecture 05).
 - ``contrastive``, ``simclr``, ``moco``, ``pirl``, ``swav``: InfoNCE / NT-Xent and the contrastive methods (lecture 06).
-- ``hypersphere``: alignment and uniformity of normalised features (lecture 07).
+- ``hypersphere``, ``sphere_demo``, ``sphere_figures``: alignment and uniformity of normalised features, measured
+  for any encoder and watched on the circle with small heads, and their figures and widgets (lecture 07).
 - ``loop``: the training loop every method shares, and the random-init baseline's BatchNorm recomputation.
 - ``train``: one pretraining function per method, and ``python -m sslteach.train``.
 - ``evaluate``: kNN and linear probes on frozen features, and ``python -m sslteach.evaluate``.

@@ -16,6 +16,7 @@ issues #2 and #10), so both functions refuse unnormalised input with a message s
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 # How far a norm may be from 1 and still count as normalised (float32 and bfloat16 round-off).
 NORM_TOLERANCE = 1e-2
@@ -75,3 +76,26 @@ def uniformity(x: torch.Tensor, t: float = 2) -> torch.Tensor:
         raise ValueError("uniformity needs at least two feature vectors")
     squared_distances = torch.pdist(x, p=2).pow(2)  # (N (N - 1) / 2,)
     return squared_distances.mul(-t).exp().mean().log()
+
+
+def align_uniform_loss(z1: torch.Tensor, z2: torch.Tensor, uniform_weight: float = 1.0, align_weight: float = 1.0,
+                       alpha: float = 2, t: float = 2) -> torch.Tensor:
+    """Wang & Isola's training objective: align_weight * alignment + uniform_weight * uniformity.
+
+    Optimising the two properties directly instead of a contrastive loss (the paper's section 6;
+    its code computes ``align_loss(x, y) * lam_align + (uniform_loss(x) + uniform_loss(y)) / 2 * lam_unif``).
+
+    Parameters
+    ----------
+    z1, z2 : (B, D) tensors
+        Raw embeddings of two views, paired by row; L2-normalised here, so the objective lives on
+        the sphere whatever the network outputs.
+    uniform_weight, align_weight : float
+        The weights of the two terms; (1, 0) is uniformity alone, (0, 1) alignment alone.
+
+    Returns
+    -------
+    scalar tensor; uniformity is the mean of the two views' values.
+    """
+    x, y = F.normalize(z1, dim=1), F.normalize(z2, dim=1)
+    return align_weight * alignment(x, y, alpha) + uniform_weight * (uniformity(x, t) + uniformity(y, t)) / 2
