@@ -21,6 +21,14 @@ import pytest
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
+
+@pytest.fixture(autouse=True)
+def shipped_checkpoints_as_in_class(monkeypatch):
+    """These tests run the lectures' own first cells, which load the course's shipped checkpoints
+    as a student's run does; tests/conftest.py hides them from the unit tests."""
+    monkeypatch.delenv("SSLTEACH_CHECKPOINTS", raising=False)
+
+
 ROOT = Path(__file__).resolve().parents[1]
 LECTURES = sorted((ROOT / "lectures").glob("*.ipynb"))
 # The tests find solution blocks with their own pattern rather than the tool's parser.
