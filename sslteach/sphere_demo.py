@@ -20,18 +20,16 @@ Alignment and Uniformity on the Hypersphere", ICML 2020 (Figure 3 trains 2-D enc
 from __future__ import annotations
 
 import dataclasses
-import os
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from .augment import color_jitter, random_grayscale, random_resized_crop, to_float
-from .checkpoint import load_checkpoint
 from .data import data_dir
 from .evaluate import accuracy, extract_features, knn_predict
 from .hypersphere import alignment, uniformity
-from .train import is_same_run, shipped_checkpoints
+from . import train
 
 
 @dataclasses.dataclass(frozen=True)
@@ -246,22 +244,9 @@ def uniform_points(n: int, dim: int, seed: int = 0) -> torch.Tensor:
 
 
 def find_checkpoint(method: str, profile, seed: int = 0) -> dict | None:
-    """The checkpoint of ``method`` a lecture would load, without ever training: None if there is none.
-
-    Looks where ``train.load_or_pretrain`` looks: ``data/checkpoints/<profile>/``, then (unless
-    ``SSLTEACH_RETRAIN=1``) the checkpoints shipped with the course, which must match their
-    SHA256SUMS. Only a checkpoint of exactly this run (method, profile settings, seed) counts.
-    """
-    candidates = [(data_dir() / "checkpoints" / profile.name / f"{method}.pt", False)]
-    if os.environ.get("SSLTEACH_RETRAIN", "") in ("", "0"):
-        candidates.append((shipped_checkpoints() / profile.name / f"{method}.pt", True))
-    for path, checksum_required in candidates:
-        if path.exists():
-            checkpoint = load_checkpoint(path, checksum_required=checksum_required)
-            if is_same_run(checkpoint, method, profile, seed):
-                checkpoint["source"] = str(path)
-                return checkpoint
-    return None
+    """The checkpoint of ``method`` a lecture would load (``sslteach.train.find_checkpoint`` at the
+    lectures' path), without ever training: None if there is none."""
+    return train.find_checkpoint(method, data_dir() / "checkpoints" / profile.name / f"{method}.pt", profile, seed)
 
 
 @torch.no_grad()

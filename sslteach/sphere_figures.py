@@ -8,6 +8,8 @@ the drawing code and belong to one lecture.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import io
 import math
 
@@ -155,15 +157,22 @@ class SphereTrainer(widgets.VBox):
         self.loss = widgets.Dropdown(options=list(losses), description="loss")
         self.train = widgets.Button(description="train", button_style="primary")
         self.picture = widgets.Image(format="png")
-        self.caption = widgets.HTML("Press <i>train</i>: a fresh head trains for "
-                                    f"{settings.steps} steps; the picture follows every {frame_every} steps.")
+        self.caption = widgets.HTML()
         super().__init__([widgets.HBox([self.loss, self.train]), self.picture, self.caption])
         self.train.on_click(self.run)
+        self.loss.observe(self.start, names="value")
+        self.start()
 
-    def show(self, step: int, embedded: Measured):
+    def show(self, step: int, embedded: Measured, hint: str = ""):
         self.metrics = measure(embedded)
         self.picture.value = embedding_png(embedded, self.probe.test_labels, f"{self.loss.value}, step {step}")
-        self.caption.value = f"step {step}: {metrics_line(self.metrics)}, kNN {100 * self.metrics['knn']:.1f}%"
+        self.caption.value = f"step {step}: {metrics_line(self.metrics)}, kNN {100 * self.metrics['knn']:.1f}%{hint}"
+
+    def start(self, change=None):
+        """The fresh head the chosen loss will start from (step 0), until *train* is pressed."""
+        hint = f". Press <i>train</i>: {self.settings.steps} steps, the picture follows every {self.frame_every}."
+        train_head(self.bank, self.losses[self.loss.value], dataclasses.replace(self.settings, steps=0), (0,),
+                   self.probe, on_snapshot=lambda step, embedded: self.show(step, embedded, hint))
 
     def run(self, button=None):
         steps = range(0, self.settings.steps + 1, self.frame_every)

@@ -158,14 +158,13 @@ def is_same_run(checkpoint: dict, method: str, profile: Profile, seed: int) -> b
     )
 
 
-def load_or_pretrain(method: str, path, images, labels, profile: Profile, seed: int = 0) -> dict:
-    """The lectures' pattern: load a checkpoint of this exact run, else train and save it at ``path``.
+def find_checkpoint(method: str, path, profile: Profile, seed: int = 0) -> dict | None:
+    """The checkpoint of this exact run that a lecture would load, without training: None if none.
 
     Looks at ``path`` first, then (unless ``SSLTEACH_RETRAIN=1``) at the checkpoint of the same
     name that ships with the course, ``checkpoints/<profile>/<name>``, which must match its
-    SHA256SUMS. A checkpoint made with other settings (an edited profile, another seed) is not
-    used: the method is trained again. ``checkpoint["source"]`` says which file was used, or
-    "trained" when it was trained just now.
+    SHA256SUMS. A checkpoint made with other settings (an edited profile, another seed) does not
+    count. ``checkpoint["source"]`` says which file was used.
     """
     path = Path(path)
     candidates = [path]
@@ -177,6 +176,15 @@ def load_or_pretrain(method: str, path, images, labels, profile: Profile, seed: 
             if is_same_run(checkpoint, method, profile, seed):
                 checkpoint["source"] = str(candidate)
                 return checkpoint
+    return None
+
+
+def load_or_pretrain(method: str, path, images, labels, profile: Profile, seed: int = 0) -> dict:
+    """The lectures' pattern: load a checkpoint of this exact run (``find_checkpoint``), else train
+    and save it at ``path``; then ``checkpoint["source"]`` is "trained"."""
+    checkpoint = find_checkpoint(method, path, profile, seed)
+    if checkpoint is not None:
+        return checkpoint
     checkpoint = pretrain(method, images, labels, profile, seed=seed)
     save_checkpoint(path, checkpoint)
     checkpoint["source"] = "trained"

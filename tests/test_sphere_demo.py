@@ -227,8 +227,20 @@ def test_sweep_widget_follows_family_and_value():
 def test_trainer_widget_trains_on_click():
     bank, probe = synthetic_bank()
     trainer = SphereTrainer(bank, probe, {"align": lambda a, b: align_uniform_loss(a, b, uniform_weight=0)}, SMOKE, frame_every=50)
+    assert trainer.caption.value.startswith("step 0") and "Press" in trainer.caption.value  # the starting point
     trainer.train.click()
     assert trainer.metrics["uniformity"] > -0.1 and trainer.caption.value.startswith("step 100")
+
+
+def test_trainer_widget_shows_the_starting_point_of_the_chosen_loss():
+    """Choosing a loss answers at once (the browser test changes the first control and waits)."""
+    bank, probe = synthetic_bank()
+    losses = {"align": lambda a, b: align_uniform_loss(a, b, uniform_weight=0),
+              "align + uniform": lambda a, b: align_uniform_loss(a, b)}
+    trainer = SphereTrainer(bank, probe, losses, SMOKE, frame_every=50)
+    before = trainer.picture.value
+    trainer.loss.value = "align + uniform"
+    assert trainer.picture.value != before and trainer.caption.value.startswith("step 0")
 
 
 def test_pair_alignment_and_rank_correlation():
