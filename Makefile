@@ -52,10 +52,13 @@ bench: data
 
 # For instructors: pretrain every method of the course (python -m sslteach.train all) into
 # data/checkpoints/$(PROFILE)/ with a SHA256SUMS file; methods already there are skipped.
+# Then the closing lecture's table of every method (python -m sslteach.transfer), stored beside
+# them as course_table.json; rows already measured on the same weights are skipped.
 # On a GPU: make checkpoints (the full profile); `make checkpoints PROFILE=class` on a CPU.
 PROFILE ?= full
 checkpoints: data
 	$(PYTHON) -m sslteach.train all --profile $(PROFILE)
+	$(PYTHON) -m sslteach.transfer --profile $(PROFILE)
 
 student: setup
 	$(PYTHON) tools/make_student.py

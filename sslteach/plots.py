@@ -165,3 +165,40 @@ def plot_code_marginals(codes: dict):
         ax.legend(fontsize=8)
     fig.tight_layout()
     plt.show()
+
+
+def plot_label_efficiency(rows: dict, labelled: int, highlight=("raw pixels", "random-init", "supervised")):
+    """Linear-probe accuracy against the number of labelled images (log scale), one line per row.
+
+    rows : {name: row of the course table (``sslteach.transfer``)}; ``labelled`` is the number of
+    labelled images at fraction 1. The names in ``highlight`` are drawn black and dashed.
+    """
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for i, (name, row) in enumerate(rows.items()):
+        fractions = sorted(row["label_efficiency"], key=float)
+        x = [float(f) * labelled for f in fractions]
+        y = [100 * row["label_efficiency"][f] for f in fractions]
+        style = dict(color="black", linestyle="--", linewidth=1.5) if name in highlight else dict(color=plt.cm.tab20(i % 20))
+        ax.plot(x, y, marker="o", markersize=3, label=name, **style)
+        ax.annotate(name, (x[-1], y[-1]), xytext=(4, 0), textcoords="offset points", fontsize=6, va="center")
+    ax.set_xscale("log")
+    ax.set_xlabel("labelled training images given to the linear probe (log scale)")
+    ax.set_ylabel("accuracy on held-out images (%)")
+    ax.grid(alpha=0.3)
+    ax.set_xlim(right=ax.get_xlim()[1] * 2.5)
+    fig.tight_layout()
+    plt.show()
+
+
+def plot_against_papers(ours: dict, papers: dict, xlabel: str, ylabel: str):
+    """A scatter of our number (x) against a paper's (y) for the names both dicts have, labelled."""
+    names = [n for n in ours if n in papers]
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    ax.scatter([ours[n] for n in names], [papers[n] for n in names])
+    for n in names:
+        ax.annotate(n, (ours[n], papers[n]), xytext=(4, 3), textcoords="offset points", fontsize=8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    plt.show()

@@ -1,0 +1,366 @@
+"""The closing lecture's measurements: every method of the course under one protocol, how many
+labels each one needs, and transfer to labelled tasks it never saw in pretraining.
+
+The protocol, for one frozen encoder:
+
+1. features of every stage, average-pooled to 2x2 and flattened (``extract_block_features``), for
+   the profile's labelled training images and the held-out test split;
+2. the stage to read is chosen by a linear probe on every fifth labelled *training* image
+   (Goyal et al. 2019 probe every layer and report the best; we choose without the test split);
+3. at that stage: weighted kNN and linear probe with all the labelled images, and linear probes
+   with 1% and 10% of them (class-balanced draws, several of them, averaged); and, for
+   comparison with lectures 05 and 06, kNN and linear probe at the last stage, where pretraining
+   changes the network most;
+4. transfer: the same stage's features of two small labelled datasets that ship with scikit-image
+   and scikit-learn (faces against non-faces; handwritten digits), a linear probe fitted on a few
+   labelled images per class and tested on the rest, averaged over many random draws.
+
+Raw pixels go through the same steps with a single "stage": the flattened image.
+
+Extracting features of 15,000 images for every method takes longer than a lecture may on a
+laptop CPU, so the whole table is computed by a command, like the checkpoints,
+
+    python -m sslteach.transfer --profile class
+
+and stored as ``course_table.json`` beside them. Each row records a fingerprint of the encoder
+weights it measured; ``load_or_evaluate`` uses a stored row only for exactly those weights and
+this protocol, and evaluates the encoder live otherwise.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .augment import to_float
+from .data.store import ImageSet, atomic_write
+from .evaluate import accuracy, extract_block_features, fit_linear_probe, knn_predict, probe_data
+
+LABEL_FRACTIONS = (0.01, 0.1, 1.0)
+"""Shares of the profile's labelled training images given to the probe (label efficiency)."""
+
+PROTOCOL = {
+    "version": 2,
+    "label_fractions": list(LABEL_FRACTIONS),
+    "draws": 3,  # class-balanced draws per fraction below 1
+    "stage_weight_decay": 1e-2,  # the stage is chosen with this fixed weight decay (quick)
+    "shots": 5,  # labelled images per class in transfer
+    "episodes": 20,  # random draws of those
+    "seed": 0,
+}
+"""Everything that decides a row's numbers besides the encoder and the profile."""
+
+TABLE_FILE = "course_table.json"
+
+FAMILIES = {
+    "raw pixels": "baseline", "random-init": "baseline", "supervised": "baseline (labels)",
+    "colorization": "data prediction", "colorization-regression": "data prediction",
+    "context": "transformation", "context-nogap": "transformation", "context-aberration": "transformation",
+    "context-aberration-dropping": "transformation", "jigsaw": "transformation", "jigsaw-10": "transformation",
+    "jigsaw-1000": "transformation", "rotation": "transformation",
+    "deepcluster": "clustering / instances", "npid": "clustering / instances",
+    "simclr": "contrastive", "simclr-no-color": "contrastive", "moco": "contrastive", "pirl": "contrastive",
+    "swav": "contrastive",
+}
+"""The syllabus part each method belongs to (a method the table does not know is "other")."""
+
+
+def balanced_subset(labels: torch.Tensor, per_class: int, num_classes: int, generator: torch.Generator) -> torch.Tensor:
+    """Indices of ``per_class`` images of every class, drawn at random without replacement.
+
+    labels (N,) int64 -> (num_classes * per_class,) int64 indices into labels, sorted. A class
+    with fewer than ``per_class`` images gives all it has.
+    """
+    order = torch.randperm(len(labels), generator=generator).to(labels.device)  # a random order of all images
+    one_hot = F.one_hot(labels[order], num_classes)  # (N, C)
+    rank = (one_hot.cumsum(dim=0) * one_hot).sum(dim=1) - 1  # (N,) rank of each image within its class
+    return order[rank < per_class].sort().values
+
+
+def choose_stage(stages: list[torch.Tensor], labels: torch.Tensor, num_classes: int, weight_decay: float = 1e-2) -> int:
+    """The stage whose linear probe does best on every fifth image of the training features.
+
+    stages: one (N, D_i) tensor per stage, labels (N,). Ties go to the earlier stage.
+    """
+    is_val = torch.arange(len(labels), device=labels.device) % 5 == 0
+    scores = []
+    for features in stages:
+        probe = fit_linear_probe(features[~is_val], labels[~is_val], num_classes, weight_decay)
+        scores.append(accuracy(probe(features[is_val]).argmax(1), labels[is_val]))
+    return max(range(len(scores)), key=scores.__getitem__)
+
+
+def probe_accuracy(train_features, train_labels, test_features, test_labels, num_classes: int) -> float:
+    """Test accuracy of a linear probe (weight decay chosen on its training features)."""
+    probe = fit_linear_probe(train_features, train_labels, num_classes)
+    return accuracy(probe(test_features).argmax(1), test_labels)
+
+
+def label_efficiency(train_features, train_labels, test_features, test_labels, num_classes: int,
+                     fractions=LABEL_FRACTIONS, draws: int = 3, seed: int = 0) -> dict[float, list[float]]:
+    """Linear-probe accuracy with a share of the labelled images: {fraction: [accuracy per draw]}.
+
+    Each draw is class-balanced (``balanced_subset``); a fraction of 1 uses every image once.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    per_class_all = len(train_labels) // num_classes
+    results = {}
+    for fraction in fractions:
+        if fraction >= 1:
+            results[fraction] = [probe_accuracy(train_features, train_labels, test_features, test_labels, num_classes)]
+            continue
+        per_class = max(1, round(fraction * per_class_all))
+        results[fraction] = []
+        for _ in range(draws):
+            chosen = balanced_subset(train_labels, per_class, num_classes, generator)
+            results[fraction].append(probe_accuracy(train_features[chosen], train_labels[chosen], test_features, test_labels, num_classes))
+    return results
+
+
+def few_shot_accuracy(features, labels, num_classes: int, shots: int = 5, episodes: int = 20, seed: int = 0) -> list[float]:
+    """Linear probe fitted on ``shots`` labelled images per class, tested on all the others, for
+    ``episodes`` random draws: one accuracy per episode."""
+    generator = torch.Generator().manual_seed(seed)
+    scores = []
+    for _ in range(episodes):
+        fit = torch.zeros(len(labels), dtype=torch.bool, device=labels.device)
+        fit[balanced_subset(labels, shots, num_classes, generator)] = True
+        scores.append(probe_accuracy(features[fit], labels[fit], features[~fit], labels[~fit], num_classes))
+    return scores
+
+
+def _grey_to_rgb32(grey: torch.Tensor) -> torch.Tensor:
+    """(N, h, w) float in [0, 1] -> (N, 3, 32, 32) uint8, bilinear: the size the encoders were trained at."""
+    x = F.interpolate(grey.float().unsqueeze(1), size=32, mode="bilinear", align_corners=False)
+    return (x.clamp(0, 1) * 255).round().to(torch.uint8).expand(-1, 3, -1, -1).contiguous()
+
+
+def lfw_faces() -> ImageSet:
+    """scikit-image's LFW subset: 100 faces and 100 non-faces (background crops of the same
+    photographs), 25x25 grey, resized to 32x32 RGB. Ships with scikit-image; no download."""
+    from skimage.data import lfw_subset
+
+    grey = torch.from_numpy(lfw_subset()).float()
+    grey = grey / 255 if grey.max() > 1 else grey  # uint8 in recent scikit-image, float in older ones
+    labels = torch.cat([torch.ones(100), torch.zeros(100)]).long()  # the first 100 are faces
+    return ImageSet(_grey_to_rgb32(grey), labels, ["non-face", "face"],
+                    {"dataset": "lfw_subset", "source": "skimage.data.lfw_subset", "native_size": 25})
+
+
+def digits() -> ImageSet:
+    """scikit-learn's handwritten digits: 1,797 images of 8x8 pixels (ink 0-16), drawn dark on
+    white and resized to 32x32 RGB. Ships with scikit-learn; no download."""
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    grey = 1 - torch.from_numpy(data.images).float() / 16  # dark ink on white paper
+    return ImageSet(_grey_to_rgb32(grey), torch.from_numpy(data.target).long(), [str(d) for d in range(10)],
+                    {"dataset": "digits", "source": "sklearn.datasets.load_digits", "native_size": 8})
+
+
+def transfer_sets() -> dict[str, ImageSet]:
+    """The offline transfer tasks of the closing lecture, by name."""
+    return {"faces": lfw_faces(), "digits": digits()}
+
+
+def pixel_stages(images: torch.Tensor, device=None) -> list[torch.Tensor]:
+    """Raw pixels as a one-stage feature list, (N, 3 * H * W), for the same protocol."""
+    return [to_float(images.to(device)).flatten(1)]
+
+
+def evaluate_method(encoder, train_set: ImageSet, test_set: ImageSet, profile, transfer: dict | None = None,
+                    protocol: dict = PROTOCOL) -> dict:
+    """The closing lecture's protocol for one encoder (``encoder=None``: raw pixels).
+
+    Returns {"stage": 1-based stage read, "knn", "linear_probe" (all labels), "last_stage":
+    {"knn", "linear_probe"} (the same at the last stage),
+    "label_efficiency": {fraction: mean accuracy}, "label_efficiency_draws": {fraction: [...]},
+    "transfer": {name: mean accuracy}, "transfer_episodes": {name: [...]}, "train_images",
+    "test_images", "seconds"}. Fractions are keys as strings ("0.01"), as JSON stores them.
+    """
+    start = time.perf_counter()
+    device = next(encoder.parameters()).device if encoder is not None else train_set.images.device
+    stages_of = (lambda x: pixel_stages(x, device)) if encoder is None else (lambda x: extract_block_features(encoder, x))
+    train_x, train_y, test_x, test_y = probe_data(train_set, test_set, profile)
+    train_y, test_y = train_y.to(device), test_y.to(device)
+    num_classes = len(train_set.classes)
+    train_stages, test_stages = stages_of(train_x), stages_of(test_x)
+    stage = choose_stage(train_stages, train_y, num_classes, protocol["stage_weight_decay"])
+    train_f, test_f = train_stages[stage], test_stages[stage]
+    knn = accuracy(knn_predict(train_f, train_y, test_f, num_classes, profile.knn_k, profile.knn_temperature), test_y)
+    efficiency = label_efficiency(train_f, train_y, test_f, test_y, num_classes,
+                                  protocol["label_fractions"], protocol["draws"], protocol["seed"])
+    if stage == len(train_stages) - 1:
+        last = {"knn": knn, "linear_probe": efficiency[max(efficiency)][0]}
+    else:
+        last = {
+            "knn": accuracy(knn_predict(train_stages[-1], train_y, test_stages[-1], num_classes, profile.knn_k, profile.knn_temperature), test_y),
+            "linear_probe": probe_accuracy(train_stages[-1], train_y, test_stages[-1], test_y, num_classes),
+        }
+    episodes = {}
+    for name, dataset in (transfer or {}).items():
+        features = stages_of(dataset.images)[stage]
+        episodes[name] = few_shot_accuracy(features, dataset.labels.to(device), len(dataset.classes),
+                                           protocol["shots"], protocol["episodes"], protocol["seed"])
+    return {
+        "stage": stage + 1,
+        "knn": knn,
+        "linear_probe": efficiency[max(efficiency)][0],
+        "last_stage": last,
+        "label_efficiency": {str(f): statistics.fmean(v) for f, v in efficiency.items()},
+        "label_efficiency_draws": {str(f): v for f, v in efficiency.items()},
+        "transfer": {name: statistics.fmean(v) for name, v in episodes.items()},
+        "transfer_episodes": episodes,
+        "train_images": len(train_x),
+        "test_images": len(test_x),
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def gap_closed(method: float, random_init: float, supervised: float) -> float:
+    """Share of the gap between the random-init and the supervised encoder that a method closes:
+    0 at random init, 1 at supervised, negative below random init."""
+    return (method - random_init) / (supervised - random_init)
+
+
+def weights_fingerprint(state_dict: dict) -> str:
+    """SHA-256 of an encoder's tensors (names, shapes, dtypes and bytes, in name order): the same
+    weights give the same fingerprint whichever file or device they came from."""
+    digest = hashlib.sha256()
+    for name in sorted(state_dict):
+        tensor = state_dict[name].detach().cpu().contiguous()
+        digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype};".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def read_table(path) -> dict:
+    """A stored course table ({"profile", "protocol", "rows": {name: row}}), or an empty one."""
+    path = Path(path)
+    if not path.exists():
+        return {"rows": {}}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not a readable course table ({error}); delete it and run "
+                         f"`python -m sslteach.transfer` to compute it again") from error
+
+
+def write_table(path, table: dict) -> None:
+    """Store a course table atomically (a reader never sees half a file)."""
+    with atomic_write(path) as f:
+        f.write((json.dumps(table, indent=1, sort_keys=True) + "\n").encode())
+
+
+def table_paths(profile_name: str) -> list[Path]:
+    """Where stored tables are looked for, in order: the user's data folder, then the shipped one."""
+    from .data import data_dir
+    from .train import shipped_checkpoints
+
+    paths = [data_dir() / "checkpoints" / profile_name / TABLE_FILE]
+    if os.environ.get("SSLTEACH_RETRAIN", "") in ("", "0"):
+        paths.append(shipped_checkpoints() / profile_name / TABLE_FILE)
+    return paths
+
+
+def table_settings(profile, train_set, test_set, protocol: dict = PROTOCOL) -> dict:
+    """What a stored table must have been measured with, besides each row's weights."""
+    import dataclasses
+
+    return {
+        "profile": profile.name,
+        "profile_settings": dataclasses.asdict(profile),
+        "protocol": protocol,
+        "data": {"dataset": train_set.provenance.get("dataset"), "train_images": len(train_set), "test_images": len(test_set)},
+    }
+
+
+def stored_row(name: str, fingerprint: str | None, settings: dict) -> dict | None:
+    """The stored row for ``name`` measured on exactly these weights and ``table_settings``."""
+    for path in table_paths(settings["profile_settings"]["name"]):
+        table = read_table(path)
+        row = table["rows"].get(name)
+        if row is not None and row.get("fingerprint") == fingerprint and all(table.get(k) == v for k, v in settings.items()):
+            return {**row, "source": str(path)}
+    return None
+
+
+def load_or_evaluate(name: str, encoder, train_set, test_set, profile, transfer: dict, save: bool = True,
+                     protocol: dict = PROTOCOL) -> dict:
+    """A row of the course table: stored if these exact weights were measured with this protocol
+    and profile (``stored_row``), else evaluated now (``row["source"] == "evaluated"``) and, with
+    ``save``, added to the table in the user's data folder. ``encoder=None``: raw pixels."""
+    fingerprint = None if encoder is None else weights_fingerprint(encoder.state_dict())
+    settings = table_settings(profile, train_set, test_set, protocol)
+    row = stored_row(name, fingerprint, settings)
+    if row is not None:
+        return row
+    row = {**evaluate_method(encoder, train_set, test_set, profile, transfer, protocol), "fingerprint": fingerprint}
+    if save:
+        path = table_paths(profile.name)[0]
+        table = read_table(path)
+        if any(table.get(k) != v for k, v in settings.items()):
+            table = {"rows": {}}  # measured under other settings: start a new table
+        table.update(settings)
+        table["rows"][name] = row
+        write_table(path, table)
+    return {**row, "source": "evaluated"}
+
+
+def print_course_table(rows: dict, fractions=LABEL_FRACTIONS, labelled: int | None = None) -> None:
+    """The course table as text: one line per row of ``rows`` ({name: row}), accuracies in %."""
+    names = list(fractions)
+    heads = [f"{f:.0%} labels" if labelled is None else f"{round(f * labelled):,} labels" for f in names]
+    transfers = sorted({t for row in rows.values() for t in row["transfer"]})
+    print(f"{'':<52}{'last stage':>14}{'|':>3}{'best stage (chosen on training images)':^{8 + 7 + 13 * len(names)}}")
+    print(f"{'method':<28}{'family':<24}{'kNN':>7}{'probe':>7}{'|':>3}{'stage':>6}{'kNN':>7}" + "".join(f"{h:>13}" for h in heads)
+          + "".join(f"{t + ' 5-shot':>15}" for t in transfers))
+    for name, row in rows.items():
+        cells = "".join(f"{100 * row['label_efficiency'][str(f)]:>13.1f}" for f in names)
+        cells += "".join(f"{100 * row['transfer'][t]:>15.1f}" for t in transfers)
+        last = f"{100 * row['last_stage']['knn']:>7.1f}{100 * row['last_stage']['linear_probe']:>7.1f}{'|':>3}"
+        print(f"{name:<28}{FAMILIES.get(name, 'other'):<24}{last}{row['stage']:>6}{100 * row['knn']:>7.1f}" + cells)
+
+
+def main(argv=None):
+    from .data import data_dir, load_cifar10
+    from .device import pick_device, seed_everything
+    from .profiles import get_profile
+    from .train import METHODS, encoder_from_checkpoint, find_checkpoint
+
+    parser = argparse.ArgumentParser(prog="python -m sslteach.transfer", description=__doc__.split("\n\n")[0])
+    parser.add_argument("methods", nargs="*", help="methods to evaluate (default: raw pixels and every method with a checkpoint)")
+    parser.add_argument("--profile", default=None, help="class (default, CPU) or full (GPU)")
+    parser.add_argument("--device", default=None)
+    args = parser.parse_args(argv)
+
+    profile = get_profile(args.profile)
+    device = pick_device(args.device)
+    train_set, test_set = load_cifar10("train"), load_cifar10("test")  # batches go to the device as they are used
+    sets = transfer_sets()
+    names = args.methods or ["raw pixels", *METHODS]
+    print(f"{len(names)} rows, profile {profile.name}, on {device}; table: {table_paths(profile.name)[0]}", flush=True)
+    for name in names:
+        seed_everything(0)
+        if name == "raw pixels":
+            encoder = None
+        else:
+            checkpoint = find_checkpoint(name, data_dir() / "checkpoints" / profile.name / f"{name}.pt", profile)
+            if checkpoint is None:
+                print(f"{name}: no checkpoint of this profile; train it first (python -m sslteach.train {name}), skipped")
+                continue
+            encoder = encoder_from_checkpoint(checkpoint, device)
+        row = load_or_evaluate(name, encoder, train_set, test_set, profile, sets)
+        how = "stored" if row["source"] != "evaluated" else f"evaluated in {row['seconds']:.0f} s"
+        print(f"{name}: stage {row['stage']}, kNN {100 * row['knn']:.1f}, probe {100 * row['linear_probe']:.1f} ({how})", flush=True)
+
+
+if __name__ == "__main__":
+    main()
