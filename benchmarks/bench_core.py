@@ -545,13 +545,16 @@ def measure_steps(images, labels, device, peak: dict, quick: bool) -> list[dict]
 # NT-Xent: the vectorised loss against the slow loop and an independent implementation
 # --------------------------------------------------------------------------------------------
 
-# Batch sizes B (2B embeddings of dimension 128) for the vectorised loss.
+# Batch sizes B (2B embeddings of dimension 128): the vectorised loss and the anchor loop
+# (info_nce_rows, 2B Python steps) are timed at every one of them.
 NTXENT_SIZES = (256, 512, 1024, 2048, 4096)
-# The slow loop makes 4B^2 Python-level dot products and an autograd graph as large: B = 256
-# would take minutes, so it is timed at small B only (and the vectorised loss with it).
+# The pair loop (info_nce_loop) makes 4B^2 Python-level dot products and an autograd graph as
+# large: B = 256 would take minutes and B = 4096 days, so it is timed at small B and its time at
+# the sizes above is extrapolated from those (proportional to B^2, fitted), and marked as such.
 NTXENT_LOOP_SIZES = (16, 32, 64)
 # pytorch-metric-learning's NTXentLoss masks (2B) x (2B (2B - 2)) pairs: memory and time grow as
-# B^3 (about 2 GB and tens of seconds at B = 256), so it is timed up to B = 256 (128 with --quick).
+# B^3 (about 2 GB and tens of seconds at B = 256; B = 4096 would need terabytes), so it is timed
+# up to B = 256 (128 with --quick).
 NTXENT_PML_MAX = 256
 
 
@@ -569,9 +572,11 @@ def ntxent_step_seconds(loss_fn, B: int, device, repeats: int, dim: int = 128) -
 
 
 def measure_ntxent(device, quick: bool) -> list[dict]:
-    """ms per forward + backward of ``sslteach.contrastive.nt_xent``, of ``info_nce_loop`` (small
-    B) and of pytorch-metric-learning's NTXentLoss (B up to NTXENT_PML_MAX), with the ratios."""
-    from sslteach.contrastive import info_nce_loop, nt_xent
+    """ms per forward + backward of ``sslteach.contrastive.nt_xent`` against the anchor loop
+    (``info_nce_rows``, every B), the pair loop (``info_nce_loop``: timed at small B, extrapolated
+    as c B^2 beyond) and pytorch-metric-learning's NTXentLoss (B up to NTXENT_PML_MAX), with the
+    ratios other / vectorised."""
+    from sslteach.contrastive import info_nce_loop, info_nce_rows, nt_xent
 
     try:
         from pytorch_metric_learning.losses import NTXentLoss, SelfSupervisedLoss
@@ -587,13 +592,22 @@ def measure_ntxent(device, quick: bool) -> list[dict]:
     rows = []
     for B in sorted(set(loop_sizes + sizes + (pml_max,))):
         row = {"batch": B, "vectorised_ms": 1000 * ntxent_step_seconds(ours, B, device, 2 if B >= 2048 else 5)}
+        if B in sizes:
+            row["rows_ms"] = 1000 * ntxent_step_seconds(lambda a, b: info_nce_rows(a, b, temperature), B, device, 1)
+            row["rows_ratio"] = row["rows_ms"] / row["vectorised_ms"]
         if B in loop_sizes:
             row["loop_ms"] = 1000 * ntxent_step_seconds(lambda a, b: info_nce_loop(a, b, temperature), B, device, 1)
-            row["loop_ratio"] = row["loop_ms"] / row["vectorised_ms"]
         if pml is not None and B <= pml_max:
             row["pml_ms"] = 1000 * ntxent_step_seconds(pml, B, device, 1)
             row["pml_ratio"] = row["pml_ms"] / row["vectorised_ms"]
         rows.append(row)
+    # The pair loop's time is 4B^2 steps of about the same cost: fit c in c B^2 by least squares.
+    timed = [(r["batch"], r["loop_ms"]) for r in rows if "loop_ms" in r]
+    c = sum(b * b * ms for b, ms in timed) / sum(b ** 4 for b, _ in timed)
+    for r in rows:
+        if "loop_ms" not in r:
+            r["loop_ms"], r["loop_extrapolated"] = c * r["batch"] ** 2, True
+        r["loop_ratio"] = r["loop_ms"] / r["vectorised_ms"]
     return rows
 
 
@@ -721,15 +735,19 @@ def print_steps(steps: list[dict]) -> None:
 
 def print_ntxent(rows: list[dict]) -> None:
     print("\nNT-Xent forward + backward (2B embeddings of 128 dims, ms; ratio = other / vectorised)")
-    print(f"  {'B':>6} {'vectorised':>11} {'slow loop':>11} {'ratio':>8} {'pml':>9} {'ratio':>7}")
+    print(f"  {'B':>6} {'vectorised':>11} {'anchor loop':>12} {'ratio':>7} {'pair loop':>13} {'ratio':>9} {'pml':>9} {'ratio':>7}")
     for r in rows:
-        loop = f"{r['loop_ms']:>11.1f} {r['loop_ratio']:>7.0f}x" if "loop_ms" in r else f"{'-':>11} {'-':>8}"
+        anchors = f"{r['rows_ms']:>12.1f} {r['rows_ratio']:>6.0f}x" if "rows_ms" in r else f"{'-':>12} {'-':>7}"
+        mark = "~" if r.get("loop_extrapolated") else " "
+        pairs = f"{mark}{r['loop_ms']:>12.0f} {r['loop_ratio']:>8.0f}x"
         pml = f"{r['pml_ms']:>9.1f} {r['pml_ratio']:>6.1f}x" if "pml_ms" in r else f"{'-':>9} {'-':>7}"
-        print(f"  {r['batch']:>6} {r['vectorised_ms']:>11.2f} {loop} {pml}")
-    loop_max = max((r["batch"] for r in rows if "loop_ms" in r), default=0)
+        print(f"  {r['batch']:>6} {r['vectorised_ms']:>11.2f} {anchors} {pairs} {pml}")
+    timed = [r["batch"] for r in rows if "loop_ms" in r and not r.get("loop_extrapolated")]
     pml_max = max((r["batch"] for r in rows if "pml_ms" in r), default=0)
-    print(f"  slow loop only up to B = {loop_max} (4B^2 Python steps); pytorch-metric-learning only up to "
-          f"B = {pml_max} (its memory grows as B^3){'' if pml_max else ': not installed'}")
+    print(f"  anchor loop: 2B Python steps, timed at every B. pair loop: 4B^2 Python steps, timed at B = "
+          f"{', '.join(map(str, timed))}; ~ marks its time extrapolated as c B^2 from those.")
+    print(f"  pytorch-metric-learning timed up to B = {pml_max} (its memory grows as B^3)"
+          f"{'' if pml_max else ': not installed'}")
 
 
 def print_lectures(lectures: list[dict]) -> None:

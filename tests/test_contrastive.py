@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sslteach.contrastive import collapse_value, info_nce, info_nce_loop, nt_xent, positive_accuracy
+from sslteach.contrastive import collapse_value, info_nce, info_nce_loop, info_nce_rows, nt_xent, positive_accuracy
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -137,3 +137,18 @@ def test_positive_accuracy_of_random_embeddings_is_low():
     z1, z2 = pair(100, 64)
     assert positive_accuracy(z1, z2) < 0.1
     assert positive_accuracy(z1, z1 + 0.01 * z2) == 1.0
+
+
+def test_the_anchor_loop_agrees_with_the_pair_loop_and_the_matrix():
+    g = torch.Generator().manual_seed(3)
+    z1 = torch.randn(6, 5, generator=g, requires_grad=True)
+    z2 = torch.randn(6, 5, generator=g, requires_grad=True)
+    rows = info_nce_rows(z1, z2, 0.3)
+    torch.testing.assert_close(rows, info_nce_loop(z1, z2, 0.3))
+    torch.testing.assert_close(rows, nt_xent(z1, z2, 0.3))
+    grad_rows = torch.autograd.grad(rows, (z1, z2))
+    grad_matrix = torch.autograd.grad(nt_xent(z1, z2, 0.3), (z1, z2))
+    for a, b in zip(grad_rows, grad_matrix):
+        torch.testing.assert_close(a, b)
+    z = torch.ones(4, 3)
+    assert info_nce_rows(z, z, 0.5).item() == pytest.approx(collapse_value(4), rel=1e-5)
