@@ -1,16 +1,20 @@
 """Tests of tools/make_student.py, which turns lectures into student copies.
 
 For every lecture: no solution line survives in the student copy, the copy is a valid notebook
-whose code compiles, and run top to bottom it stops at the first exercise check with the check's
-message, while the lecture itself passes that check. Then the transformation on small made-up
-notebooks: hints kept, indentation kept, bad markers refused.
+whose code compiles, and every exercise's scaffold makes its check fail with the check's message.
+Then the transformation on small made-up notebooks: hints kept, indentation kept, bad markers
+refused.
+
+The lectures themselves, solutions and checks included, run top to bottom once per test run, in
+nbval (`make test`). Here only the cells the student copy's checks need are run
+(tools/notebook_slice.py): the exercises and their imports, not the lectures' training and
+evaluation again.
 """
 
 from __future__ import annotations
 
 import copy
 import doctest
-import importlib.util
 import re
 import subprocess
 import sys
@@ -21,11 +25,13 @@ import pytest
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
+from helpers import load_tool
+
 
 @pytest.fixture(autouse=True)
 def shipped_checkpoints_as_in_class(monkeypatch):
-    """These tests run the lectures' own first cells, which load the course's shipped checkpoints
-    as a student's run does; tests/conftest.py hides them from the unit tests."""
+    """The cells run here load the course's shipped checkpoints, if they load any, as a student's
+    run does; tests/conftest.py hides them from the unit tests."""
     monkeypatch.delenv("SSLTEACH_CHECKPOINTS", raising=False)
 
 
@@ -35,14 +41,8 @@ LECTURES = sorted((ROOT / "lectures").glob("*.ipynb"))
 SOLUTION = re.compile(r"^[ \t]*### BEGIN SOLUTION\n(.*?)^[ \t]*### END SOLUTION", re.M | re.S)
 
 
-def load_tool():
-    spec = importlib.util.spec_from_file_location("make_student", ROOT / "tools" / "make_student.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-make_student = load_tool()
+make_student = load_tool("make_student")
+notebook_slice = load_tool("notebook_slice")
 
 
 @pytest.fixture(scope="module")
@@ -62,25 +62,27 @@ def stripped_lines(text):
     return {line.strip() for line in text.split("\n") if line.strip()}
 
 
-def first_exercise(nb):
-    """Indices of the first cell with a solution block and of the check cell (the next code cell)."""
-    solution = next((i for i, cell in code_cells(nb) if SOLUTION.search(cell.source)), None)
-    if solution is None:
-        pytest.skip("this lecture has no exercise")
-    check = next((i for i, _ in code_cells(nb) if i > solution), None)
-    assert check is not None, f"no check cell after the exercise in cell {solution}"
-    return solution, check
+def exercises(nb):
+    """(solution cell, check cell) of every exercise: a cell with a solution block and the next code cell."""
+    pairs = []
+    for solution in (i for i, cell in code_cells(nb) if SOLUTION.search(cell.source)):
+        check = next((i for i, _ in code_cells(nb) if i > solution), None)
+        assert check is not None, f"no check cell after the exercise in cell {solution}"
+        pairs.append((solution, check))
+    return pairs
 
 
-def run_prefix(nb, stop):
-    """Run ``nb.cells[:stop]`` in a fresh kernel of this environment; return its errors as (cell, output)."""
-    prefix = copy.deepcopy(nb)
-    prefix.cells = prefix.cells[:stop]
+def run_cells(nb, indices):
+    """Run ``nb.cells[i] for i in indices``, in order, in a fresh kernel of this environment.
+    -> {cell index: [its error outputs]}"""
+    part = copy.deepcopy(nb)
+    part.cells = [part.cells[i] for i in indices]
     # "python3" is the native kernel: jupyter_client starts it with sys.executable, this venv.
-    client = NotebookClient(prefix, timeout=120, kernel_name="python3", allow_errors=True,
+    client = NotebookClient(part, timeout=120, kernel_name="python3", allow_errors=True,
                             resources={"metadata": {"path": str(ROOT / "lectures")}})
     client.execute()
-    return [(i, out) for i, cell in code_cells(prefix) for out in cell.outputs if out.output_type == "error"]
+    return {i: [out for out in cell.outputs if out.output_type == "error"]
+            for i, cell in zip(indices, part.cells)}
 
 
 # --- every lecture ------------------------------------------------------------------------------
@@ -117,24 +119,25 @@ def test_student_copy_is_a_clean_valid_notebook(lecture, students):
 
 
 @pytest.mark.parametrize("lecture", LECTURES, ids=lambda path: path.name)
-def test_student_copy_stops_at_the_first_check(lecture, students):
-    _, check = first_exercise(nbformat.read(lecture, as_version=4))
-    errors = run_prefix(students[lecture.name], check + 1)
-    assert errors, f"the check in cell {check} passed on the scaffold"
-    index, error = errors[0]
-    assert index == check, f"cell {index} failed before the check cell {check}: {error.ename}: {error.evalue}"
-    assert error.ename == "ExerciseError", error.evalue
-    assert "NotImplementedError" in error.evalue or "scaffold" in error.evalue
-    # A message for the student, not a chain of tracebacks.
-    assert "During handling of the above exception" not in "\n".join(error.traceback)
-
-
-@pytest.mark.parametrize("lecture", LECTURES, ids=lambda path: path.name)
-def test_lecture_passes_its_first_check(lecture):
-    original = nbformat.read(lecture, as_version=4)
-    _, check = first_exercise(original)
-    errors = run_prefix(original, check + 1)
-    assert not errors, [f"cell {i}: {out.ename}: {out.evalue}" for i, out in errors]
+def test_every_exercise_of_the_student_copy_stops_at_its_check(lecture, students):
+    """Each scaffold fails its check with a message for the student; nothing else fails. The
+    lecture's own solutions pass the same checks in the nbval run of lectures/."""
+    pairs = exercises(nbformat.read(lecture, as_version=4))
+    if not pairs:
+        pytest.skip("this lecture has no exercise")
+    student = students[lecture.name]
+    checks = [check for _, check in pairs]
+    needed = notebook_slice.cells_needed(student, checks)
+    errors = run_cells(student, needed)
+    unexpected = {i: f"{out[0].ename}: {out[0].evalue}" for i, out in errors.items() if out and i not in checks}
+    assert not unexpected, f"cells other than the checks failed: {unexpected} (ran cells {needed})"
+    for check in checks:
+        assert errors[check], f"the check in cell {check} passed on the scaffold"
+        error = errors[check][0]
+        assert error.ename == "ExerciseError", f"cell {check}: {error.ename}: {error.evalue}"
+        assert "NotImplementedError" in error.evalue or "scaffold" in error.evalue
+        # A message for the student, not a chain of tracebacks.
+        assert "During handling of the above exception" not in "\n".join(error.traceback)
 
 
 # --- the transformation on small notebooks -------------------------------------------------------

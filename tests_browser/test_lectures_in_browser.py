@@ -1,19 +1,28 @@
-"""Every lecture, run the way a student runs it: in JupyterLab, in a real browser.
+"""Every lecture in JupyterLab, in a real browser, used the way a student uses it.
 
-For each `lectures/*.ipynb`: open it in JupyterLab, Run > Run All Cells, wait until every code
-cell has its execution number, and check that no cell shows an error and that no widget is shown
-as text (``VBox(children=...)``, the sign of a missing JupyterLab widgets extension). Then use
-the lecture's first interactive widget as a student would (click a toggle button that is not
-selected, or press the right arrow on a slider, ...) and check that what the widget shows
-changes: the round trip browser -> kernel -> browser. nbval (`make test`, which runs first)
-checks the outputs' values; this checks what nbval cannot see.
+nbval (`make test`, which runs first) executes every lecture top to bottom and checks the
+outputs' values; this test checks what nbval cannot see, without executing the lectures again:
+
+* every lecture opens in JupyterLab with a running kernel;
+* the cells its widgets need run from the notebook (the widget cells and the cells they read
+  from, found by tools/notebook_slice.py), and no cell shows an error;
+* every widget with a control is used as a student would (click a toggle button that is not
+  selected, press the right arrow on a slider, pick the next option of a dropdown, click a
+  button or a checkbox: the first control of each kind in the widget), and what it shows
+  changes after each: the round trip browser -> kernel -> browser;
+* one lecture per run goes through Run > Run All Cells instead: the one changed last (see
+  ``run_all_lectures``); ``make browser-test`` does it for every lecture.
 
 Screenshots of each lecture go to screenshots/ (see tests_browser/README.md).
 """
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -23,8 +32,14 @@ ROOT = Path(__file__).resolve().parents[1]
 LECTURES = sorted((ROOT / "lectures").glob("*.ipynb"))
 SCREENSHOTS = ROOT / "screenshots"
 
+_spec = importlib.util.spec_from_file_location("notebook_slice", ROOT / "tools" / "notebook_slice.py")
+notebook_slice = importlib.util.module_from_spec(_spec)
+sys.modules["notebook_slice"] = notebook_slice
+_spec.loader.exec_module(notebook_slice)
+
 # Without checkpoints a lecture trains its encoders: lecture 01 took 609 s under nbclient on a
-# 2-core AVX2 CPU (README, "How long a lecture takes"), so leave room for a live run.
+# 2-core AVX2 CPU (README, "How long a lecture takes"), so leave room for a live run; the
+# same limit holds for one cell run on its own.
 RUN_TIMEOUT_S = 1200
 KERNEL_START_TIMEOUT_S = 120
 WIDGET_TIMEOUT_S = 60
@@ -32,8 +47,8 @@ VIEWPORT = {"width": 1400, "height": 1000}
 TALLEST_SCREENSHOT = 16000  # pixels; Chromium cannot capture much more in one image
 
 # A lecture whose code uses these must show a widget that responds.
-USES_WIDGETS = re.compile(r"^\s*(import ipywidgets|from ipywidgets|from sslteach\.widgets|"
-                          r"import sslteach\.widgets)", re.MULTILINE)
+USES_WIDGETS = re.compile(r"^\s*(import ipywidgets|from ipywidgets|from sslteach\.(widgets|sphere_figures) |"
+                          r"import sslteach\.(widgets|sphere_figures))", re.MULTILINE)
 
 # Controls, in the order they are tried inside the first output that holds one of them;
 # use_control says what a student does to each.
@@ -51,7 +66,9 @@ CONTROLS = [
 # JupyterLab exposes as window.jupyterapp (--LabApp.expose_app_in_browser).
 CELLS_JS = """() => {
   const panel = window.jupyterapp.shell.currentWidget;
-  return panel.content.widgets.filter(cell => cell.model.type === 'code').map(cell => ({
+  return panel.content.widgets.map((cell, index) => ({cell, index}))
+      .filter(({cell}) => cell.model.type === 'code').map(({cell, index}) => ({
+    index,
     prompt: cell.node.querySelector('.jp-InputPrompt').textContent.trim(),
     source: cell.model.sharedModel.getSource().slice(0, 80),
     outputs: cell.outputArea.widgets.map((child, i) => {
@@ -81,6 +98,16 @@ STATE_JS = """() => ({
   kernel: document.querySelector('.jp-NotebookPanel .jp-Notebook-ExecutionIndicator')
     ?.dataset.status ?? 'unknown',
 })"""
+
+# Run one cell as Run > Run Selected Cell does; -> true, false if the cell failed, or 'timeout'.
+RUN_CELL_JS = """async ([index, timeoutMs]) => {
+  const app = window.jupyterapp;
+  const notebook = app.shell.currentWidget.content;
+  notebook.activeCellIndex = index;
+  notebook.deselectAll();
+  const timeout = new Promise(resolve => setTimeout(() => resolve('timeout'), timeoutMs));
+  return await Promise.race([app.commands.execute('notebook:run-cell'), timeout]);
+}"""
 
 # What a widget shows, leaving out its controls (a slider's readout changes without the kernel).
 SNAPSHOT_JS = """area => ({
@@ -130,12 +157,15 @@ def menu(page, *path: str) -> None:
         page.locator(".lm-Menu").get_by_role("menuitem", name=item, exact=True).click()
 
 
-def run_all_cells(page) -> list[str]:
-    """Clear the committed outputs, Run > Run All Cells; wait until it is done. -> the prompts."""
-    # Clearing also resets the prompts to [ ]:, so a finished run is one where some cell has
-    # a number (and the outputs checked below are this run's, not the file's).
+def clear_outputs(page) -> None:
+    """Edit > Clear Outputs of All Cells: the outputs checked afterwards are this run's, not the
+    file's. Clearing also resets the prompts to [ ]:."""
     menu(page, "Edit", "Clear Outputs of All Cells")
     assert set(page.evaluate(STATE_JS)["prompts"]) <= {"[ ]:"}, "clearing kept execution counts"
+
+
+def run_all_cells(page) -> None:
+    """Run > Run All Cells (after clear_outputs); wait until it is done."""
     menu(page, "Run", "Run All Cells")
     wait_for(page, lambda: set(page.evaluate(STATE_JS)["prompts"]) != {"[ ]:"}, KERNEL_START_TIMEOUT_S,
              "Run All Cells to start a cell (the first code cell should show [*]: or a number)")
@@ -149,10 +179,60 @@ def run_all_cells(page) -> list[str]:
             page.wait_for_timeout(1000)
         if all(s["kernel"] == "idle" and "[*]:" not in s["prompts"]
                and set(s["prompts"]) != {"[ ]:"} for s in states):
-            return states[-1]["prompts"]
+            return True
         return None
 
-    return wait_for(page, finished, RUN_TIMEOUT_S, "Run All Cells to finish", poll_s=1)
+    wait_for(page, finished, RUN_TIMEOUT_S, "Run All Cells to finish", poll_s=1)
+
+
+def run_cells(page, indices: list[int]) -> None:
+    """Run these cells one by one, as Run > Run Selected Cell does; stop at a cell that fails
+    (check_cells then names its error)."""
+    for index in indices:
+        outcome = page.evaluate(RUN_CELL_JS, [index, RUN_TIMEOUT_S * 1000])
+        if outcome == "timeout":
+            pytest.fail(f"cell {index} did not finish in {RUN_TIMEOUT_S} s; last state: "
+                        f"{page.evaluate(STATE_JS)}", pytrace=False)
+        if outcome is not True:
+            return
+
+
+def run_all_lectures() -> set[str]:
+    """The lectures (stems) that this run executes with Run All Cells; the others run only what
+    their widgets need (nbval has run every lecture top to bottom already).
+
+    $SSLTEACH_BROWSER_RUN_ALL: ``all`` (``make browser-test``), ``none``, or lecture stems
+    separated by commas. By default: the lectures with uncommitted changes, else the one whose
+    last commit is the newest, so the lecture a change touched is the one run in full.
+    """
+    stems = [lecture.stem for lecture in LECTURES]
+    choice = os.environ.get("SSLTEACH_BROWSER_RUN_ALL", "").strip()
+    if choice == "all":
+        return set(stems)
+    if choice == "none":
+        return set()
+    if choice:
+        chosen = {name.strip() for name in choice.split(",") if name.strip()}
+        unknown = chosen - set(stems)
+        if unknown:
+            raise ValueError(f"SSLTEACH_BROWSER_RUN_ALL names no lecture: {sorted(unknown)}; lectures: {stems}")
+        return chosen
+
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+
+    try:
+        changed = {Path(line[3:].strip('"')).stem for line in git("status", "--porcelain", "--", "lectures").splitlines()}
+        if changed & set(stems):
+            return changed & set(stems)
+        last_commit = {lecture.stem: int(git("log", "-1", "--format=%ct", "--", str(lecture)) or 0)
+                       for lecture in LECTURES}
+    except (OSError, subprocess.CalledProcessError):  # not a git checkout: run the first lecture
+        return set(stems[:1])
+    return {max(stems, key=lambda stem: (last_commit[stem], stem))}
+
+
+RUN_ALL = run_all_lectures()
 
 
 def screenshot_notebook(page, path: Path) -> None:
@@ -176,16 +256,11 @@ def screenshot_notebook(page, path: Path) -> None:
     page.screenshot(path=path)
 
 
-def first_widget_with_a_control(page):
-    """The first output showing a widget with a control. -> (output locator, control name)."""
+def widgets_with_a_control(page) -> list:
+    """Every output that shows a widget with a control, in notebook order."""
     any_control = ", ".join(selector for _, selector in CONTROLS)
-    area = page.locator(f".jp-NotebookPanel .jp-OutputArea-output:has({any_control})").first
-    if area.count() == 0:
-        return None, None
-    for name, selector in CONTROLS:
-        if area.locator(selector).count():
-            return area, name
-    raise AssertionError("unreachable: the output holds one of CONTROLS")
+    areas = page.locator(f".jp-NotebookPanel .jp-OutputArea-output:has({any_control})")
+    return [areas.nth(i) for i in range(areas.count())]
 
 
 def use_control(area, name: str) -> str:
@@ -221,14 +296,16 @@ def describe_change(before: dict, after: dict) -> str:
     return ", ".join(changed)
 
 
-def check_cells(page, lecture: Path, when: str) -> int:
-    """No cell failed, every cell ran, every widget shows as one. -> the number of widgets."""
+def check_cells(page, lecture: Path, when: str, ran: list[int] | None) -> int:
+    """No cell failed, every cell that should have run did (all, if ``ran`` is None), every
+    widget shows as one. -> the number of widget outputs."""
     cells = page.evaluate(CELLS_JS)
     outputs = [(cell, output) for cell in cells for output in cell["outputs"]]
-    errors = [f"cell {cell['prompt']} {cell['source']!r}: {output['error']}"
+    errors = [f"cell {cell['index']} {cell['prompt']} {cell['source']!r}: {output['error']}"
               for cell, output in outputs if output["error"]]
     assert not errors, f"{lecture.name}: cells failed in JupyterLab {when}:\n" + "\n".join(errors)
-    not_run = [cell["source"] for cell in cells if not re.fullmatch(r"\[\d+\]:", cell["prompt"])]
+    not_run = [f"cell {cell['index']}: {cell['source']!r}" for cell in cells
+               if (ran is None or cell["index"] in ran) and not re.fullmatch(r"\[\d+\]:", cell["prompt"])]
     assert not not_run, f"{lecture.name}: cells without an execution count: {not_run}"
     as_text = [output["text"] for _, output in outputs
                if output["widget"] and output["shown_as"] != "widget"]
@@ -239,35 +316,45 @@ def check_cells(page, lecture: Path, when: str) -> int:
     return sum(output["widget"] for _, output in outputs)
 
 
-def exercise_widget(page, area, control: str, shot: dict) -> str:
-    """Use the control, wait for what the widget shows to change. -> a report of the change."""
+def exercise_widget(page, area, number: int, stem: str) -> str:
+    """Use the first control of each kind in the widget, one after the other; after each, wait
+    for what the widget shows to change. -> a report of the changes."""
     area.scroll_into_view_if_needed()
-    area.screenshot(path=shot["2-widget-before"])
-    before = area.evaluate(SNAPSHOT_JS)
-    acted = time.monotonic()
-    action = use_control(area, control)
+    area.screenshot(path=SCREENSHOTS / f"{stem}-2-widget{number}-before.png")
+    reports = []
+    for control, selector in CONTROLS:
+        if not area.locator(selector).count():
+            continue
+        before = area.evaluate(SNAPSHOT_JS)
+        acted = time.monotonic()
+        action = use_control(area, control)
 
-    def changed():
-        now = area.evaluate(SNAPSHOT_JS)
-        return now if now != before else None
+        def changed():
+            now = area.evaluate(SNAPSHOT_JS)
+            return now if now != before else None
 
-    wait_for(page, changed, WIDGET_TIMEOUT_S,
-             f"the widget to change after the student's action ({action})", poll_s=0.25)
-    responded = time.monotonic()
-    wait_for(page, lambda: page.evaluate(STATE_JS)["kernel"] == "idle", WIDGET_TIMEOUT_S,
-             "the kernel to finish the widget's update")
-    after = area.evaluate(SNAPSHOT_JS)
-    area.screenshot(path=shot["3-widget-after"])
-    screenshot_notebook(page, shot["4-page-after"])
-    return f"{action}: {describe_change(before, after)} changed in {responded - acted:.1f} s"
+        wait_for(page, changed, WIDGET_TIMEOUT_S,
+                 f"widget {number} to change after the student's action ({action})", poll_s=0.25)
+        responded = time.monotonic()
+        wait_for(page, lambda: page.evaluate(STATE_JS)["kernel"] == "idle", WIDGET_TIMEOUT_S,
+                 "the kernel to finish the widget's update")
+        after = area.evaluate(SNAPSHOT_JS)
+        reports.append(f"{action}: {describe_change(before, after)} changed in {responded - acted:.1f} s")
+    area.screenshot(path=SCREENSHOTS / f"{stem}-3-widget{number}-after.png")
+    return f"widget {number}: " + "; ".join(reports)
 
 
 @pytest.mark.parametrize("lecture", LECTURES, ids=[p.stem for p in LECTURES])
-def test_lecture_runs_and_its_widget_responds(lecture, browser, lab, timings):
+def test_lecture_runs_and_its_widgets_respond(lecture, browser, lab, timings):
     committed = lecture.read_bytes()
+    nb = json.loads(committed)
+    interactive = notebook_slice.widget_cells(nb)
+    if uses_widgets(lecture):
+        assert interactive, (f"{lecture.name} uses ipywidgets but its stored run shows no widget "
+                             f"with a control; store a run with the widget state (tools/execute_lectures.py)")
+    full = lecture.stem in RUN_ALL
+    ran = None if full else notebook_slice.cells_needed(nb, interactive)
     SCREENSHOTS.mkdir(exist_ok=True)
-    shot = {step: SCREENSHOTS / f"{lecture.stem}-{step}.png"
-            for step in ["1-ran", "2-widget-before", "3-widget-after", "4-page-after"]}
     context = browser.new_context(viewport=VIEWPORT)
     context.set_default_timeout(60_000)
     page = context.new_page()
@@ -277,24 +364,30 @@ def test_lecture_runs_and_its_widget_responds(lecture, browser, lab, timings):
         start = time.monotonic()
         open_lecture(page, lab, lecture)
         opened = time.monotonic()
-        prompts = run_all_cells(page)
-        ran = time.monotonic()
-        report = (f"{lecture.stem}: open {opened - start:.0f} s, run all {ran - opened:.0f} s, "
-                  f"{len(prompts)} code cells")
-        print(f"\n{report}", flush=True)
-        screenshot_notebook(page, shot["1-ran"])  # before the checks, to look at a failure
-
-        widgets = check_cells(page, lecture, "after Run All Cells")
-        report += f", no errors, {widgets} widget output(s)"
-        area, control = first_widget_with_a_control(page)
-        if area is None:
-            assert not uses_widgets(lecture), (
-                f"{lecture.name} uses ipywidgets but shows no widget with a control "
-                f"(slider, toggle buttons, ...) after Run All Cells; see {shot['1-ran']}")
-            report += ", none with a control"
+        clear_outputs(page)
+        if full:
+            run_all_cells(page)
+            how = "run all"
         else:
-            report += "; " + exercise_widget(page, area, control, shot)
-            check_cells(page, lecture, "after using the widget")
+            run_cells(page, ran)
+            how = f"ran the {len(ran)} cells its widgets need"
+        report = f"{lecture.stem}: open {opened - start:.0f} s, {how} {time.monotonic() - opened:.0f} s"
+        print(f"\n{report}", flush=True)
+        screenshot_notebook(page, SCREENSHOTS / f"{lecture.stem}-1-ran.png")  # before the checks, to look at a failure
+
+        widgets = check_cells(page, lecture, "after running", ran)
+        report += f", no errors, {widgets} widget output(s)"
+        areas = widgets_with_a_control(page)
+        assert len(areas) >= len(interactive), (
+            f"{lecture.name}: the stored run shows {len(interactive)} widget(s) with a control (cells "
+            f"{interactive}), JupyterLab {len(areas)}; see {SCREENSHOTS / f'{lecture.stem}-1-ran.png'}")
+        for number, area in enumerate(areas, 1):
+            report += "; " + exercise_widget(page, area, number, lecture.stem)
+        if areas:
+            check_cells(page, lecture, "after using the widgets", ran)
+            screenshot_notebook(page, SCREENSHOTS / f"{lecture.stem}-4-page-after.png")
+        else:
+            report += ", none with a control"
         print(report, flush=True)
         timings.append(report)
     finally:
