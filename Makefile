@@ -28,9 +28,15 @@ setup: $(VENV)/.installed
 data: setup
 	$(PYTHON) data_scripts/get_cifar10.py
 
+# Beyond localhost anyone who learns the token gets this machine's user (root in a container):
+# no terminals then, and a warning that the connection, token included, is plain HTTP.
+LAB_LOCAL := $(filter 127.0.0.1 localhost ::1,$(LAB_IP))
+LAB_REMOTE := $(if $(LAB_LOCAL),,--ServerApp.terminals_enabled=False)
+
 lab: setup
 	@$(PYTHON) data_scripts/get_cifar10.py || echo "*** CIFAR-10 is not prepared; the lectures fall back to the offline photographs (see README: 'When something fails')."
-	$(VENV)/bin/jupyter lab --notebook-dir=lectures --ServerApp.ip=$(LAB_IP) --ServerApp.port=$(LAB_PORT) $(LAB_ROOT)
+	@$(if $(LAB_LOCAL),true,echo "*** warning: serving on $(LAB_IP) over plain HTTP: the token and notebooks cross the network unencrypted, and notebooks run as $$(id -un). Terminals are off. Safer: a non-root student user, HTTPS, or an SSH tunnel (see README: make lab).")
+	$(VENV)/bin/jupyter lab --notebook-dir=lectures --ServerApp.ip=$(LAB_IP) --ServerApp.port=$(LAB_PORT) $(LAB_ROOT) $(LAB_REMOTE)
 
 unit: data
 	$(PYTHON) -m pytest tests

@@ -18,13 +18,8 @@ from pathlib import Path
 # Let the script run from a checkout where the package is not pip-installed.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sslteach.data import (  # noqa: E402
-    CLASSES,
-    SOURCE_ENV,
-    DataError,
-    DatasetMissingError,
-    prepare_cifar10,
-)
+from sslteach.cli import EXPECTED_ERRORS  # noqa: E402
+from sslteach.data import CLASSES, SOURCE_ENV, prepare_cifar10  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -62,9 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         meta = prepare_cifar10(
             args.source, args.data_dir, force=args.force, progress=not args.quiet
         )
-    except (DatasetMissingError, DataError) as err:
+    except EXPECTED_ERRORS as err:  # bad source, failed download, permissions, a full disk
         # These messages already say what is wrong and what to do; a traceback adds noise.
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         return 1
     report(meta, time.perf_counter() - start)
     return 0

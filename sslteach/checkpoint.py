@@ -2,21 +2,32 @@
 
 A checkpoint is a plain dict of tensors, numbers and strings, so it loads with
 ``torch.load(..., weights_only=True)``: no pickled code runs when a student opens a file
-someone sent them. It is written to a temporary file first and renamed into place, so an
-interrupted save never leaves a half-written checkpoint where the lecture would pick it up.
+someone sent them; a file that holds pickled code is refused, with no advice to load it anyway.
+It is written to a temporary file first and renamed into place (``sslteach.data.store.atomic_write``),
+so an interrupted save never leaves a half-written checkpoint where the lecture would pick it up.
 
 Every save also records the file's SHA-256 in ``SHA256SUMS`` beside it (the format of
 ``sha256sum``, so ``sha256sum -c SHA256SUMS`` checks a folder by hand), and every load of a
 listed file verifies it: a checkpoint damaged in a copy or a download is named, not loaded.
+Processes that save into one folder at once take turns on ``SHA256SUMS``, so no entry is lost.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
-import tempfile
+import pickle
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
+
+from .data.store import atomic_write
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; concurrent saves into one folder are not safe there
+    fcntl = None
 
 FORMAT_VERSION = 1
 CHECKSUMS = "SHA256SUMS"
@@ -24,6 +35,10 @@ CHECKSUMS = "SHA256SUMS"
 
 class CheckpointError(ValueError):
     """A checkpoint file that cannot be trusted: damaged, or of an unknown format."""
+
+
+class UnsafeCheckpointError(CheckpointError, pickle.UnpicklingError):
+    """A file that holds pickled code (objects other than tensors and plain data): refused."""
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -48,22 +63,39 @@ def read_checksums(folder: str | os.PathLike) -> dict[str, str]:
     return sums
 
 
-def record_checksum(path: str | os.PathLike) -> str:
-    """Add or replace ``path``'s entry in the ``SHA256SUMS`` beside it (written atomically)."""
-    path = Path(path)
-    sums = read_checksums(path.parent)
-    sums[path.name] = sha256_file(path)
-    text = "".join(f"{digest}  {name}\n" for name, digest in sorted(sums.items()))
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{CHECKSUMS}.", suffix=".tmp")
+@contextlib.contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` itself: one process at a time edits its SHA256SUMS.
+
+    Locking the folder, not a lock file, leaves nothing behind in a checkpoint folder, and
+    unlike a lock on SHA256SUMS it survives that file being replaced under the lock.
+    """
+    if fcntl is None:
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path.parent / CHECKSUMS)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return sums[path.name]
+        fcntl.flock(fd, fcntl.LOCK_EX)  # released when fd is closed, even if the process dies
+        yield
+    finally:
+        os.close(fd)
+
+
+def record_checksum(path: str | os.PathLike) -> str:
+    """Add or replace ``path``'s entry in the ``SHA256SUMS`` beside it (locked, written atomically).
+
+    Read, edit and write happen under one lock, so two processes saving into one folder at
+    once cannot overwrite each other's entries.
+    """
+    path = Path(path)
+    digest = sha256_file(path)  # outside the lock: hashing 100 MB takes a while
+    with _folder_lock(path.parent):
+        sums = read_checksums(path.parent)
+        sums[path.name] = digest
+        text = "".join(f"{digest}  {name}\n" for name, digest in sorted(sums.items()))
+        with atomic_write(path.parent / CHECKSUMS) as f:
+            f.write(text.encode())
+    return digest
 
 
 def verify_checksum(path: str | os.PathLike, required: bool = False) -> bool:
@@ -90,18 +122,8 @@ def verify_checksum(path: str | os.PathLike, required: bool = False) -> bool:
 def save_checkpoint(path: str | os.PathLike, checkpoint: dict) -> Path:
     """Write ``checkpoint`` to ``path`` atomically (temporary file, fsync, rename) and record its checksum."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"format": FORMAT_VERSION, **checkpoint}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a checkpoint is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as f:
+        torch.save({"format": FORMAT_VERSION, **checkpoint}, f)
     record_checksum(path)
     return path
 
@@ -115,8 +137,14 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu", checksum_requir
     verify_checksum(path, required=checksum_required)
     try:
         checkpoint = torch.load(Path(path), map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        # torch's own message suggests weights_only=False, which would run the code: not passed on.
+        raise UnsafeCheckpointError(
+            f"{path} holds code (pickled objects other than tensors and plain data) and was refused. "
+            "Get a good copy: `git checkout checkpoints/` restores a shipped checkpoint, "
+            "or train it again with `python -m sslteach.train <method>`."
+        ) from None
     except (RuntimeError, OSError, EOFError, KeyError) as error:  # truncated or not a torch file: say which
-        # (pickle.UnpicklingError, a file that would run code, passes through with torch's own advice.)
         raise CheckpointError(f"{path} is not a readable checkpoint ({error.__class__.__name__}: {error})") from error
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT_VERSION:
         found = checkpoint.get("format") if isinstance(checkpoint, dict) else type(checkpoint).__name__

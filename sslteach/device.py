@@ -14,6 +14,10 @@ import torch
 DEVICE_ENV = "SSLTEACH_DEVICE"
 
 
+class DeviceError(RuntimeError):
+    """The device asked for does not exist on this machine."""
+
+
 def pick_device(preferred: str | None = None) -> torch.device:
     """The best available device: CUDA, then Apple MPS, then the CPU.
 
@@ -23,13 +27,18 @@ def pick_device(preferred: str | None = None) -> torch.device:
         A device string such as ``"cpu"`` or ``"cuda:1"``. Defaults to the environment variable
         ``SSLTEACH_DEVICE`` when set, so a class can force the CPU on machines with a GPU.
     """
+    # Name where the request came from: blaming the environment for an argument misleads.
+    asked = f"device {preferred!r}" if preferred else f"{DEVICE_ENV}={os.environ.get(DEVICE_ENV)!r}"
     preferred = preferred or os.environ.get(DEVICE_ENV)
     if preferred:
-        device = torch.device(preferred)
+        try:
+            device = torch.device(preferred)
+        except RuntimeError:  # torch's own text lists twenty device types
+            raise DeviceError(f"{asked} is not a device; use cpu, cuda, cuda:1 or mps") from None
         if device.type == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError(f"{DEVICE_ENV}={preferred!r} asks for CUDA, but torch sees no GPU")
+            raise DeviceError(f"{asked} asks for CUDA, but CUDA is not available: torch sees no GPU")
         if device.type == "mps" and not torch.backends.mps.is_available():
-            raise RuntimeError(f"{DEVICE_ENV}={preferred!r} asks for MPS, which is not available")
+            raise DeviceError(f"{asked} asks for MPS, which is not available")
         return device
     if torch.cuda.is_available():
         return torch.device("cuda")

@@ -9,7 +9,9 @@ the probe's own weights are fitted.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import sys
 
 import torch
 import torch.nn.functional as F
@@ -177,29 +179,71 @@ def evaluate_blocks(encoder, train_set, test_set, profile, stages: int | None = 
     ]
 
 
-def main(argv=None):
-    from .data import load_cifar10
-    from .checkpoint import load_checkpoint
-    from .device import pick_device, seed_everything
-    from .profiles import get_profile
-    from .train import encoder_from_checkpoint
+def checkpoint_profile(checkpoint: dict):
+    """The profile a checkpoint was trained with, and where it differs from the one its label names.
+
+    The label (``checkpoint["profile"]``) is only a name; the stored ``profile_settings`` say
+    what was run. Returns ``(profile, differences)``: the stored settings as a ``Profile``, and
+    ``{setting: [stored, named profile's]}`` for each one that differs from the named profile
+    (``--steps`` on the command line makes ``steps`` differ, for example); a label that names
+    no profile gives ``{"name": [stored name, label]}``.
+    """
+    from .checkpoint import CheckpointError
+    from .profiles import PROFILES, Profile
+
+    label, stored = checkpoint.get("profile"), checkpoint.get("profile_settings")
+    named = PROFILES.get(label)
+    if stored is None:
+        if named is None:
+            raise CheckpointError(f"the checkpoint names profile {label!r}, which is unknown, and stores no settings")
+        return named, {}  # an older checkpoint: only the label to go by
+    try:
+        profile = Profile(**stored)
+    except TypeError as error:
+        raise CheckpointError(f"the checkpoint's profile settings do not fit this version ({error})") from None
+    if named is None:
+        return profile, {"name": [stored.get("name"), label]}  # the label names no profile
+    reference = dataclasses.asdict(named)
+    return profile, {k: [v, reference.get(k)] for k, v in stored.items() if v != reference.get(k)}
+
+
+def main(argv=None) -> int:
+    """The command line; returns the exit status (1 after a one-line ``error: ...``)."""
+    from .cli import run
 
     parser = argparse.ArgumentParser(prog="python -m sslteach.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint")
     parser.add_argument("--device", default=None)
     args = parser.parse_args(argv)
+    return run(lambda: evaluate_command(args))
+
+
+def evaluate_command(args: argparse.Namespace) -> None:
+    """What ``main`` does once the arguments are parsed; expected failures raise."""
+    from .checkpoint import CheckpointError, load_checkpoint
+    from .data import load_cifar10
+    from .device import pick_device, seed_everything
+    from .train import encoder_from_checkpoint
 
     seed_everything(0)
     device = pick_device(args.device)
     checkpoint = load_checkpoint(args.checkpoint)
-    profile = get_profile(checkpoint["profile"])
+    missing = {"method", "encoder_name", "encoder", "history"} - set(checkpoint)
+    if missing:
+        raise CheckpointError(f"{args.checkpoint} is not a pretraining checkpoint: no {sorted(missing)}")
+    profile, differences = checkpoint_profile(checkpoint)
+    if differences:
+        changed = ", ".join(f"{k}={v!r} (profile: {ref!r})" for k, (v, ref) in differences.items())
+        print(f"note: {args.checkpoint} was trained with settings other than profile "
+              f"{checkpoint.get('profile')!r}: {changed}; evaluating with its stored settings", file=sys.stderr)
     encoder = encoder_from_checkpoint(checkpoint, device)
     train_set, test_set = load_cifar10("train"), load_cifar10("test")
     scores = evaluate_encoder(encoder, train_set, test_set, profile)
     history = checkpoint["history"]
     print(json.dumps({
         "method": checkpoint["method"],
-        "profile": checkpoint["profile"],
+        "profile": checkpoint.get("profile"),
+        "settings_differ_from_profile": sorted(differences),
         "images_seen": history["images_seen"],
         "seconds": round(history["seconds"], 1),
         "knn_accuracy": round(scores["knn"], 4),
@@ -211,4 +255,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

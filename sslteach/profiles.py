@@ -12,6 +12,10 @@ import os
 PROFILE_ENV = "SSLTEACH_PROFILE"
 
 
+class ProfileError(ValueError):
+    """A profile name that is not one of ``PROFILES``."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Profile:
     name: str
@@ -79,4 +83,4 @@ def get_profile(name: str | None = None) -> Profile:
     try:
         return PROFILES[name]
     except KeyError:
-        raise ValueError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}") from None
+        raise ProfileError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}") from None

@@ -21,12 +21,14 @@ import argparse
 import dataclasses
 import functools
 import os
+import sys
 import time
 from pathlib import Path
 
 import torch
 
 from .checkpoint import load_checkpoint, save_checkpoint
+from .cli import UsageError, positive_int, run
 from .colorization import ab_gamut_bins
 from .colorizer import ColorizationNet, colorization_loss, fit_prior, regression_loss
 from .device import pick_device, seed_everything
@@ -191,19 +193,40 @@ def load_or_pretrain(method: str, path, images, labels, profile: Profile, seed: 
     return checkpoint
 
 
-def main(argv=None):
-    from .data import data_dir, load_cifar10
+def check_output(path: Path) -> None:
+    """Raise :class:`UsageError` unless a checkpoint can be written at ``path``.
 
+    Checked before training, so a typo in ``--out`` costs a second, not a whole run.
+    """
+    if path.is_dir():
+        raise UsageError(f"--out {path} is a folder; give a file name such as {path / 'rotation.pt'}")
+    folder = path.parent
+    while not folder.exists():  # missing folders are created: the first existing one must allow it
+        folder = folder.parent
+    if not folder.is_dir():
+        raise UsageError(f"cannot write {path}: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write {path}: no permission to write in {folder}")
+
+
+def main(argv=None) -> int:
+    """The command line; returns the exit status (1 after a one-line ``error: ...``)."""
     parser = argparse.ArgumentParser(prog="python -m sslteach.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("method", choices=METHODS + ("all",), help="a method, or all of them in turn")
     parser.add_argument("--profile", default=None, help="class (default, CPU) or full (GPU)")
     parser.add_argument("--out", default=None,
                         help="checkpoint file (one method) or folder (all); default data/checkpoints/<profile>/")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=None, help="override the profile's step count")
+    parser.add_argument("--steps", type=positive_int, default=None, help="override the profile's step count (at least 1)")
     parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
     parser.add_argument("--force", action="store_true", help="with all: train again even where a matching checkpoint exists")
     args = parser.parse_args(argv)
+    return run(lambda: train_command(args))
+
+
+def train_command(args: argparse.Namespace) -> None:
+    """What ``main`` does once the arguments are parsed; expected failures raise."""
+    from .data import data_dir, load_cifar10
 
     profile = get_profile(args.profile)
     if args.steps is not None:
@@ -214,6 +237,8 @@ def main(argv=None):
         outs = {m: folder / f"{m}.pt" for m in methods}
     else:
         outs = {args.method: Path(args.out)}
+    for out in outs.values():
+        check_output(out)
     device = pick_device(args.device)
     train = load_cifar10("train")
     images, labels = train.images, train.labels
@@ -235,4 +260,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -33,6 +33,7 @@ import hashlib
 import json
 import os
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -40,7 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from .augment import to_float
-from .data.store import ImageSet, atomic_write
+from .data.store import DataError, ImageSet, atomic_write
 from .evaluate import accuracy, extract_block_features, fit_linear_probe, knn_predict, probe_data
 
 LABEL_FRACTIONS = (0.01, 0.1, 1.0)
@@ -249,7 +250,7 @@ def read_table(path) -> dict:
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as error:
-        raise ValueError(f"{path} is not a readable course table ({error}); delete it and run "
+        raise DataError(f"{path} is not a readable course table ({error}); delete it and run "
                          f"`python -m sslteach.transfer` to compute it again") from error
 
 
@@ -329,17 +330,29 @@ def print_course_table(rows: dict, fractions=LABEL_FRACTIONS, labelled: int | No
         print(f"{name:<28}{FAMILIES.get(name, 'other'):<24}{last}{row['stage']:>6}{100 * row['knn']:>7.1f}" + cells)
 
 
-def main(argv=None):
-    from .data import data_dir, load_cifar10
-    from .device import pick_device, seed_everything
-    from .profiles import get_profile
-    from .train import METHODS, encoder_from_checkpoint, find_checkpoint
+def main(argv=None) -> int:
+    """The command line; returns the exit status (1 after a one-line ``error: ...``)."""
+    from .cli import run
+    from .train import METHODS
 
     parser = argparse.ArgumentParser(prog="python -m sslteach.transfer", description=__doc__.split("\n\n")[0])
     parser.add_argument("methods", nargs="*", help="methods to evaluate (default: raw pixels and every method with a checkpoint)")
     parser.add_argument("--profile", default=None, help="class (default, CPU) or full (GPU)")
     parser.add_argument("--device", default=None)
     args = parser.parse_args(argv)
+    known = ["raw pixels", *METHODS]
+    unknown = [name for name in args.methods if name not in known]
+    if unknown:
+        parser.error(f"unknown method(s) {', '.join(map(repr, unknown))}; choose from {', '.join(map(repr, known))}")
+    return run(lambda: transfer_command(args))
+
+
+def transfer_command(args: argparse.Namespace) -> None:
+    """What ``main`` does once the arguments are parsed; expected failures raise."""
+    from .data import data_dir, load_cifar10
+    from .device import pick_device, seed_everything
+    from .profiles import get_profile
+    from .train import METHODS, encoder_from_checkpoint, find_checkpoint
 
     profile = get_profile(args.profile)
     device = pick_device(args.device)
@@ -354,7 +367,8 @@ def main(argv=None):
         else:
             checkpoint = find_checkpoint(name, data_dir() / "checkpoints" / profile.name / f"{name}.pt", profile)
             if checkpoint is None:
-                print(f"{name}: no checkpoint of this profile; train it first (python -m sslteach.train {name}), skipped")
+                train = f"python -m sslteach.train {name} --profile {profile.name}"
+                print(f"{name}: no checkpoint of this profile; train it first ({train}), skipped")
                 continue
             encoder = encoder_from_checkpoint(checkpoint, device)
         row = load_or_evaluate(name, encoder, train_set, test_set, profile, sets)
@@ -363,4 +377,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

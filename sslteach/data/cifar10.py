@@ -11,6 +11,10 @@ variable, else a download of the official archive. A local source is either
 Archives are read member by member in memory, never extracted, so a hostile archive
 cannot write anywhere. Without a test split a fixed, stratified one is carved out of
 train, and the provenance of both splits says so.
+
+Both splits of one preparation carry the same ``preparation_id``; the loader refuses a
+train and a test file from different preparations (an interrupted or concurrent
+``--force``), which would otherwise mix splits silently and could leak test images.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import http.client
 import io
 import os
 import pickle
+import uuid
 from pathlib import Path
 from urllib.request import urlopen
 
@@ -52,6 +57,10 @@ _IMAGE_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 
 class DatasetMissingError(FileNotFoundError):
     """CIFAR-10 is not prepared (or could not be fetched); the message says how to get it."""
+
+
+class MixedPreparationError(DataError):
+    """The train and test files do not come from one complete preparation."""
 
 
 def _missing_message(root: Path, reason: str) -> str:
@@ -233,6 +242,7 @@ def is_prepared(data_dir: str | Path | None = None) -> bool:
     except (OSError, RuntimeError, KeyError, EOFError, pickle.UnpicklingError):
         return False  # missing or torn files: prepare again
     same_run = prov[0].get("prepared_at") == prov[1].get("prepared_at")
+    same_run = same_run and prov[0].get("preparation_id") == prov[1].get("preparation_id")
     return same_run and all(p.get("format_version") == store.FORMAT_VERSION for p in prov)
 
 
@@ -290,7 +300,7 @@ def prepare_cifar10(source: str | Path | None = None, data_dir: str | Path | Non
         note = f"carved: {test_per_class} per class from train, seed {CARVE_SEED}"
     now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
     common |= {"dataset": "cifar10", "format_version": store.FORMAT_VERSION, "source": origin,
-               "test_split": note, "prepared_at": now}
+               "test_split": note, "prepared_at": now, "preparation_id": uuid.uuid4().hex}
     common["order"] = f"shuffled with seed {SHUFFLE_SEED}: any prefix is a random sample"
     for split in SPLITS:
         images, labels = splits[split]
@@ -308,15 +318,50 @@ def _summary(folder: Path, already_prepared: bool) -> dict:
     return {"folder": str(folder), "already_prepared": already_prepared, "splits": splits}
 
 
+def _check_same_preparation(root: Path, split: str) -> None:
+    """Raise :class:`MixedPreparationError` unless ``split`` and the other split belong together.
+
+    Files without a ``preparation_id`` (prepared by an earlier version, or written by hand
+    with ``save_image_set``) are accepted as a pair; a lone file is accepted only without one.
+    """
+    path = store.split_path("cifar10", split, root)
+    other = store.split_path("cifar10", SPLITS[1 - SPLITS.index(split)], root)
+    redo = "re-run `make data` or `python data_scripts/get_cifar10.py --force`"
+    ids = {}
+    for p in (path, other):
+        try:
+            ids[p] = store.load_provenance(p).get("preparation_id") if p.is_file() else None
+        except (OSError, RuntimeError, KeyError, EOFError, pickle.UnpicklingError) as err:
+            raise MixedPreparationError(f"{p} is unreadable ({err.__class__.__name__}); {redo}") from None
+    if not other.is_file():
+        if ids[path] is not None:  # prepare_cifar10 writes both: the other one was interrupted
+            raise MixedPreparationError(f"{path} has no partner {other}: a half-written preparation; {redo}")
+        return
+    if ids[path] != ids[other]:
+        found = ", ".join(f"{p.name}: {ids[p] or 'none'}" for p in (path, other))
+        raise MixedPreparationError(
+            f"{path} and {other} come from different preparations (preparation_id {found}); {redo}"
+        )
+
+
 def load_cifar10(split: str = "train", data_dir: str | Path | None = None) -> ImageSet:
     """Load a prepared split, memory-mapped: images (N, 3, 32, 32) uint8, labels (N,) int64.
 
-    Raises :class:`DatasetMissingError`, naming the command to run, if it is not prepared.
+    Raises :class:`DatasetMissingError`, naming the command to run, if it is not prepared, and
+    :class:`MixedPreparationError` if only half of a preparation is there, or train and test
+    come from different ones.
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     root = Path(data_dir) if data_dir is not None else store.data_dir()
     path = store.split_path("cifar10", split, root)
+    other = store.split_path("cifar10", SPLITS[1 - SPLITS.index(split)], root)
     if not path.is_file():
+        if other.is_file():  # e.g. interrupted between the two writes: not "prepare it", but "redo it"
+            raise MixedPreparationError(
+                f"{path} is missing but {other} is there: a half-written preparation; "
+                "re-run `make data` or `python data_scripts/get_cifar10.py --force`"
+            )
         raise DatasetMissingError(_missing_message(root, f"{path} not found"))
+    _check_same_preparation(root, split)
     return store.load_image_set(path)

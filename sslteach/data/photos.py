@@ -138,7 +138,10 @@ def load_images(split: str = "train", data_dir: str | Path | None = None,
     data_dir : str or Path, optional
         Data folder; default ``$SSLTEACH_DATA`` or ``<repo>/data``.
     allow_offline : bool
-        If False, raise :class:`DatasetMissingError` instead of falling back.
+        If False, raise :class:`DatasetMissingError` instead of falling back. A half-written
+        or mixed preparation is never replaced by the offline tier: it raises
+        :class:`~sslteach.data.cifar10.MixedPreparationError`, so train and test cannot come
+        from two different datasets.
 
     Returns
     -------

@@ -25,6 +25,7 @@ import os
 import re
 import tarfile
 import tempfile
+import time
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -124,13 +125,37 @@ def split_path(dataset: str, split: str, root: str | Path | None = None) -> Path
     return Path(root if root is not None else data_dir()) / dataset / f"{split}.pt"
 
 
+#: A temporary file older than this beside a target is left by a killed writer and removed.
+STALE_PART_SECONDS = 30 * 60
+
+
+def remove_stale_parts(path: str | Path, max_age: float = STALE_PART_SECONDS) -> list[Path]:
+    """Delete temporary files of ``path`` that a killed writer left, if older than ``max_age`` s.
+
+    A ``kill -9`` gives :func:`atomic_write` no chance to clean up, and a checkpoint's
+    temporary file is over 100 MB. A live writer keeps touching its file, so only old ones
+    go. ``.tmp`` files are the names an earlier version of this code used.
+    """
+    path = Path(path)
+    now, removed = time.time(), []
+    for pattern in (f".{path.name}.*.part", f".{path.name}.*.tmp"):
+        for part in path.parent.glob(pattern):
+            with contextlib.suppress(FileNotFoundError):  # another writer may clean up too
+                if now - part.stat().st_mtime > max_age:
+                    part.unlink()
+                    removed.append(part)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | Path) -> Iterator[BinaryIO]:
     """Open a temporary file next to ``path``; it becomes ``path`` only on success.
 
     Readers therefore see either the old file or the complete new one, never a
-    half-written file, even if the writer is killed. If the ``with`` body raises
-    (including ``KeyboardInterrupt``) the temporary file is deleted.
+    half-written file. If the ``with`` body raises (including ``KeyboardInterrupt``) the
+    temporary file is deleted; one left by a killed writer is deleted by a later write of
+    ``path`` (:func:`remove_stale_parts`). Every writer has its own temporary file,
+    ``.<name>.<pid>.<random>.part``, so two processes writing one target never mix bytes.
 
     Parameters
     ----------
@@ -144,15 +169,17 @@ def atomic_write(path: str | Path) -> Iterator[BinaryIO]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_parts(path)
     # Same folder as the target: os.replace is only atomic within one file system.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    prefix = f".{path.name}.{os.getpid()}."
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".part")
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()
             # Without fsync a crash right after the rename can leave an empty file.
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; data files should be readable
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; data and checkpoints are meant to be read
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
