@@ -1,4 +1,5 @@
-"""environment.yml (conda) and pyproject.toml (pip) must install the same pinned packages."""
+"""environment.yml and environment-cpu.yml (conda) and pyproject.toml (pip) must install the same
+pinned packages."""
 
 from __future__ import annotations
 
@@ -13,6 +14,11 @@ ROOT = Path(__file__).resolve().parents[1]
 CONDA_TO_PIP = {"pytorch": "torch"}
 # Packages conda needs itself, with no counterpart in [project].dependencies.
 CONDA_ONLY = {"python", "pip"}
+# Each conda file, its environment's name, and the build string asked of pytorch (None: any).
+ENVIRONMENT_FILES = {
+    "environment.yml": ("sslteach", None),
+    "environment-cpu.yml": ("sslteach-cpu", "cpu_*"),  # conda-forge's CPU build: no CUDA libraries
+}
 
 
 def normalise(name: str) -> str:
@@ -51,9 +57,8 @@ def parse_simple_yaml(text: str) -> dict:
     return data
 
 
-@pytest.fixture(scope="module")
-def environment():
-    text = (ROOT / "environment.yml").read_text()
+def load_environment(filename: str) -> dict:
+    text = (ROOT / filename).read_text()
     try:
         import yaml  # PyYAML comes with the Jupyter packages
     except ImportError:
@@ -63,14 +68,30 @@ def environment():
     return parsed
 
 
-def conda_packages(environment) -> dict[str, str]:
-    pins = {}
+@pytest.fixture(scope="module", params=sorted(ENVIRONMENT_FILES))
+def environment_file(request) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def environment(environment_file):
+    return load_environment(environment_file)
+
+
+def conda_specs(environment) -> dict[str, tuple[str, str | None]]:
+    """name -> (version, build string or None), from ``name==version`` or ``name==version=build``."""
+    specs = {}
     for entry in environment["dependencies"]:
         if isinstance(entry, dict):  # the pip: section
             continue
         name, _, version = re.match(r"^([A-Za-z0-9_.-]+)\s*(==?)?\s*(\S*)$", entry).groups()
-        pins[normalise(name)] = version
-    return pins
+        version, _, build = version.partition("=")
+        specs[normalise(name)] = (version, build or None)
+    return specs
+
+
+def conda_packages(environment) -> dict[str, str]:
+    return {name: version for name, (version, _) in conda_specs(environment).items()}
 
 
 def test_same_packages_and_versions(pyproject, environment):
@@ -93,16 +114,31 @@ def test_python_version_is_supported(pyproject, environment):
     assert as_tuple(python) >= as_tuple(minimum)
 
 
-def test_test_extras_come_from_the_checkout(pyproject, environment):
+def test_the_package_comes_from_the_checkout_without_test_tools(pyproject, environment):
+    # Like `make lab`: the runtime dependencies only; `make test VENV=$CONDA_PREFIX` adds the extra.
     assert "test" in pyproject["project"]["optional-dependencies"]
     assert "pip" in conda_packages(environment)
     pip_sections = [entry["pip"] for entry in environment["dependencies"] if isinstance(entry, dict)]
-    assert len(pip_sections) == 1
-    assert "-e .[test]" in pip_sections[0]
+    assert pip_sections == [["-e ."]]
 
 
-def test_only_conda_forge(environment):
-    assert environment["name"] == "sslteach"
+def test_pytorch_build(environment_file, environment):
+    _, build = ENVIRONMENT_FILES[environment_file]
+    assert conda_specs(environment)["pytorch"][1] == build
+    assert all(b is None for n, (_, b) in conda_specs(environment).items() if n != "pytorch")
+
+
+def test_cpu_file_is_the_main_file_but_for_name_and_pytorch_build():
+    main, cpu = load_environment("environment.yml"), load_environment("environment-cpu.yml")
+    as_main = [e.removesuffix("=cpu_*") if isinstance(e, str) else e for e in cpu["dependencies"]]
+    assert as_main == main["dependencies"]
+    assert {k: v for k, v in cpu.items() if k not in ("name", "dependencies")} == {
+        k: v for k, v in main.items() if k not in ("name", "dependencies")
+    }
+
+
+def test_only_conda_forge(environment_file, environment):
+    assert environment["name"] == ENVIRONMENT_FILES[environment_file][0]
     channels = environment["channels"]
     assert channels[0] == "conda-forge"
     assert set(channels) <= {"conda-forge", "nodefaults"}  # nodefaults: never fall back to defaults
