@@ -10,6 +10,12 @@ Every save also records the file's SHA-256 in ``SHA256SUMS`` beside it (the form
 ``sha256sum``, so ``sha256sum -c SHA256SUMS`` checks a folder by hand), and every load of a
 listed file verifies it: a checkpoint damaged in a copy or a download is named, not loaded.
 Processes that save into one folder at once take turns on ``SHA256SUMS``, so no entry is lost.
+
+Where a run's checkpoint lives (:func:`checkpoint_path`) and which file a lecture loads
+(:func:`find_checkpoint`): ``data/checkpoints/<profile>/`` (made by ``python -m sslteach.train``
+or by an earlier lecture run), then the class-profile checkpoints that ship with the course in
+``checkpoints/class/`` (see checkpoints/README.md). A file counts only if it is the same run:
+the same method, profile settings and seed (:func:`is_same_run`).
 """
 from __future__ import annotations
 
@@ -22,7 +28,9 @@ from pathlib import Path
 
 import torch
 
-from .data.store import atomic_write
+from .data.store import atomic_write, data_dir
+from .encoders import Encoder, build_encoder
+from .profiles import TRAINING_SETTINGS, Profile
 
 try:
     import fcntl
@@ -150,3 +158,68 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu", checksum_requir
         found = checkpoint.get("format") if isinstance(checkpoint, dict) else type(checkpoint).__name__
         raise CheckpointError(f"{path}: checkpoint format {found!r}, expected {FORMAT_VERSION}")
     return checkpoint
+
+
+# --- which checkpoint a run uses -------------------------------------------------------------
+
+# The class-profile checkpoints that ship with the course (a source checkout; see
+# checkpoints/README.md). SSLTEACH_CHECKPOINTS points elsewhere; SSLTEACH_RETRAIN=1 ignores them.
+SHIPPED_CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
+
+
+def shipped_checkpoints() -> Path:
+    """The folder of checkpoints that came with the course (may not exist)."""
+    return Path(os.environ.get("SSLTEACH_CHECKPOINTS", SHIPPED_CHECKPOINTS))
+
+
+def checkpoint_folder(profile: Profile | str) -> Path:
+    """``data/checkpoints/<profile>/``: the checkpoints of a profile (or of the profile of that
+    name) and the course table made from them."""
+    return data_dir() / "checkpoints" / (profile if isinstance(profile, str) else profile.name)
+
+
+def checkpoint_path(method: str, profile: Profile, seed: int = 0) -> Path:
+    """Where ``python -m sslteach.train`` and the lectures keep ``method``'s checkpoint:
+    ``data/checkpoints/<profile>/<method>.pt`` (``<method>-seed<seed>.pt`` for seeds other than 0)."""
+    name = method if seed == 0 else f"{method}-seed{seed}"
+    return checkpoint_folder(profile) / f"{name}.pt"
+
+
+def is_same_run(checkpoint: dict, method: str, profile: Profile, seed: int) -> bool:
+    """Whether ``checkpoint`` is ``method`` trained with ``profile``'s training settings and
+    ``seed`` (settings that only change a readout, such as kNN's k, do not count)."""
+    stored = checkpoint.get("profile_settings") or {}
+    return (
+        checkpoint.get("method") == method
+        and {name: stored.get(name) for name in TRAINING_SETTINGS} == profile.settings(TRAINING_SETTINGS)
+        and checkpoint.get("seed") == seed
+    )
+
+
+def find_checkpoint(method: str, profile: Profile, seed: int = 0, path=None) -> dict | None:
+    """The checkpoint of this exact run, without training: None if there is none.
+
+    Looks at ``path`` (default :func:`checkpoint_path`) first, then (unless
+    ``SSLTEACH_RETRAIN=1``) at the checkpoint of the same name that ships with the course,
+    ``checkpoints/<profile>/<name>``, which must match its SHA256SUMS. A checkpoint made with
+    other settings (an edited profile, another seed) does not count. ``checkpoint["source"]``
+    says which file was used.
+    """
+    path = Path(path) if path is not None else checkpoint_path(method, profile, seed)
+    candidates = [path]
+    if os.environ.get("SSLTEACH_RETRAIN", "") in ("", "0"):
+        candidates.append(shipped_checkpoints() / profile.name / path.name)
+    for i, candidate in enumerate(candidates):
+        if candidate.exists():
+            checkpoint = load_checkpoint(candidate, checksum_required=i > 0)
+            if is_same_run(checkpoint, method, profile, seed):
+                checkpoint["source"] = str(candidate)
+                return checkpoint
+    return None
+
+
+def encoder_from_checkpoint(checkpoint: dict, device=None) -> Encoder:
+    """Rebuild the encoder stored in a checkpoint, in eval mode."""
+    encoder = build_encoder(checkpoint["encoder_name"])
+    encoder.load_state_dict(checkpoint["encoder"])
+    return encoder.to(device or "cpu", memory_format=torch.channels_last).eval()

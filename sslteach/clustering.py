@@ -183,7 +183,8 @@ def pretrain_deepcluster(encoder, images, labels, profile: Profile, num_classes:
         round_profile = dataclasses.replace(profile, steps=steps, warmup_steps=min(profile.warmup_steps, steps // 4))
         sample = uniform_over_clusters(assignments, steps * profile.batch_size, generator)
         round_history = fit(model, pseudo_label_loss, images[sample], assignments[sample], round_profile,
-                            profile.batch_size, seed + round_index, f"deepcluster round {round_index + 1}")
+                            images_per_step=profile.images_per_step(), seed=seed + round_index,
+                            desc=f"deepcluster round {round_index + 1}")
         history["loss"] += round_history["loss"]
         history["accuracy"] += round_history["accuracy"]
     # One last clustering, of the trained encoder, closes the NMI-against-labels curve.

@@ -24,9 +24,13 @@ from .colorization import (
     rebalanced_loss,
     rebalancing_weights,
     rgb_to_lab,
+    ab_gamut_bins,
     soft_encode,
 )
+from .checkpoint import encoder_from_checkpoint
 from .encoders import Encoder
+from .loop import fit
+from .profiles import Profile
 
 AB_SCALE = 110.0  # the regressor predicts ab / 110 = tanh(output), as in the PyTorch port
 DOWNSAMPLE = 4  # the head predicts on the encoder's stage-3 grid, H/4 x W/4
@@ -146,18 +150,18 @@ def lightness_images(images: torch.Tensor, chunk: int = 5000) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict_colours(model: ColorizationNet, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def predict_colors(model: ColorizationNet, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Run the network once: (B, 3, H, W) uint8 or [0, 1] floats -> L (B, 1, H, W), output (B, K, H/4, W/4).
 
     The output is Q bin logits (classification) or the regressor's raw ab; pass both to
-    :func:`decode_colours`, as often as you like (a temperature slider does not rerun the network).
+    :func:`decode_colors`, as often as you like (a temperature slider does not rerun the network).
     ``model`` should be in eval mode.
     """
     L = rgb_to_lab(to_float(images).float())[:, :1]  # (B, 1, H, W)
     return L, model.forward_lightness(L).float()
 
 
-def decode_colours(L: torch.Tensor, output: torch.Tensor, bins: torch.Tensor | None = None,
+def decode_colors(L: torch.Tensor, output: torch.Tensor, bins: torch.Tensor | None = None,
                    temperature: float = 0.38) -> torch.Tensor:
     """Join the original lightness and predicted colours: L (B, 1, H, W), output (B, K, h, w) -> rgb (B, 3, H, W).
 
@@ -174,9 +178,9 @@ def colorize(model: ColorizationNet, images: torch.Tensor, bins: torch.Tensor | 
              temperature: float = 0.38) -> torch.Tensor:
     """Colour images from their lightness: (B, 3, H, W) uint8 or [0, 1] floats -> rgb (B, 3, H, W).
 
-    :func:`predict_colours` then :func:`decode_colours`; ``bins`` None means the regressor.
+    :func:`predict_colors` then :func:`decode_colors`; ``bins`` None means the regressor.
     """
-    return decode_colours(*predict_colours(model, images), bins, temperature)
+    return decode_colors(*predict_colors(model, images), bins, temperature)
 
 
 @torch.no_grad()
@@ -199,3 +203,35 @@ def fit_prior(images: torch.Tensor, bins: torch.Tensor, max_images: int = 5000,
         prior += len(batch) * ab_prior(ab, bins)
     prior = prior / len(images)
     return prior, rebalancing_weights(prior, lam=0.5)
+
+
+def pretrain_colorization(encoder, images, labels, profile: Profile, num_classes: int, seed: int):
+    """Colorization as classification over the ab bins, rebalanced by the prior of the training
+    images (fitted before training), ``batch_size`` images a step. Labels are not used.
+    Returns (head weights, history, {"bins": (Q, 2), "prior": (Q,)})."""
+    bins = ab_gamut_bins().to(images.device)
+    prior, weights = fit_prior(images, bins)
+    model = ColorizationNet(encoder, len(bins)).to(images.device)
+    loss_fn = lambda m, x, y, g: colorization_loss(m, x, bins, weights, g)  # noqa: E731 - labels unused
+    history = fit(model, loss_fn, images, labels, profile, images_per_step=profile.images_per_step(),
+                  seed=seed, desc="colorization")
+    return model.head.state_dict(), history, {"bins": bins.cpu(), "prior": prior.cpu()}
+
+
+def pretrain_colorization_regression(encoder, images, labels, profile: Profile, num_classes: int, seed: int):
+    """The L2 regression baseline of colorization (the paper's Eq. 1), on the same budget.
+    Returns (head weights, history, {})."""
+    model = ColorizationNet(encoder, 2).to(images.device)
+    loss_fn = lambda m, x, y, g: regression_loss(m, x, g)  # noqa: E731 - labels unused
+    history = fit(model, loss_fn, images, labels, profile, images_per_step=profile.images_per_step(),
+                  seed=seed, desc="colorization-regression")
+    return model.head.state_dict(), history, {}
+
+
+def colorization_model_from_checkpoint(checkpoint: dict, device=None) -> ColorizationNet:
+    """The trained colorizer of a ``colorization`` checkpoint (Q bin logits; its bins are
+    ``checkpoint["bins"]``) or of a ``colorization-regression`` one (ab), in eval mode."""
+    outputs = len(checkpoint["bins"]) if "bins" in checkpoint else 2
+    model = ColorizationNet(encoder_from_checkpoint(checkpoint), outputs)
+    model.head.load_state_dict(checkpoint["head"])
+    return model.to(device or "cpu").eval()

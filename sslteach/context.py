@@ -21,6 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .augment import to_float
+from .checkpoint import encoder_from_checkpoint
 from .encoders import CIFAR10_MEAN, Encoder
 from .loop import fit
 
@@ -47,7 +48,7 @@ class ContextTask:
     """Each patch moves independently by up to this many pixels in x and y."""
     aberration: float = 0.0
     """Strength of simulated chromatic aberration applied to every image first (0: none)."""
-    colour_dropping: bool = False
+    color_dropping: bool = False
     """The paper's fix: keep one random colour channel per patch, replace the others by noise."""
     input_size: int = 0
     """Resize patches to this size (bilinear) before the encoder; 0: the encoder sees them as cut."""
@@ -66,7 +67,7 @@ CONTEXT_NO_GAP = dataclasses.replace(CONTEXT, gap=0, jitter=0)  # the shortcut: 
 # A lens that shrinks green by 6% towards the centre: up to 1 pixel of fringe in the corners.
 ABERRATION = 0.06
 CONTEXT_ABERRATION = ContextTask(aberration=ABERRATION)
-CONTEXT_ABERRATION_DROPPING = ContextTask(aberration=ABERRATION, colour_dropping=True)
+CONTEXT_ABERRATION_DROPPING = ContextTask(aberration=ABERRATION, color_dropping=True)
 
 
 def crop_patches(images: torch.Tensor, top: torch.Tensor, left: torch.Tensor, size: int) -> torch.Tensor:
@@ -141,7 +142,7 @@ def chromatic_aberration(images: torch.Tensor, strength: float) -> torch.Tensor:
     return torch.cat([images[:, :1], green, images[:, 2:]], dim=1)
 
 
-def drop_colour(patches: torch.Tensor, generator=None) -> torch.Tensor:
+def drop_color(patches: torch.Tensor, generator=None) -> torch.Tensor:
     """Colour dropping (Doersch et al., Section 3.1): keep one random channel of each patch and
     replace the other two by Gaussian noise with 1/100 the standard deviation of the kept one.
 
@@ -222,8 +223,8 @@ def context_loss(model, images: torch.Tensor, task: ContextTask = CONTEXT, gener
     if task.aberration:
         x = chromatic_aberration(x, task.aberration)
     pairs, labels, _ = patch_pairs(x, task, generator)
-    if task.colour_dropping:
-        pairs = drop_colour(pairs, generator)
+    if task.color_dropping:
+        pairs = drop_color(pairs, generator)
     logits = model(pairs)  # (B, 8)
     loss = F.cross_entropy(logits, labels)
     return loss, {"accuracy": (logits.argmax(1) == labels).float().mean().item()}
@@ -234,8 +235,16 @@ def pretrain_context(encoder, images, labels, profile, num_classes: int, seed: i
     pair (two patches) from each; returns (head weights, history, {"task": settings})."""
     model = PatchNet(encoder, 2, 8, task.input_size or None).to(images.device)
     loss_fn = lambda m, x, y, g: context_loss(m, x, task, g)  # noqa: E731 - labels unused
-    history = fit(model, loss_fn, images, labels, profile, profile.batch_size, seed, "context")
+    history = fit(model, loss_fn, images, labels, profile, images_per_step=profile.images_per_step(),
+                  seed=seed, desc="context")
     return model.head.state_dict(), history, {"task": dataclasses.asdict(task)}
+
+
+def context_model_from_checkpoint(checkpoint: dict, device=None) -> PatchNet:
+    """The trained context network (encoder and 8-way pair head) of a ``context*`` checkpoint, in eval mode."""
+    model = PatchNet(encoder_from_checkpoint(checkpoint), 2, 8, checkpoint["task"]["input_size"] or None)
+    model.head.load_state_dict(checkpoint["head"])
+    return model.to(device or "cpu").eval()
 
 
 @torch.no_grad()

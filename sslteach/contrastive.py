@@ -6,7 +6,7 @@ image) and many negatives x-; with s the cosine similarity and tau a temperature
     l(x, x+) = -log exp(s(x, x+) / tau) / (exp(s(x, x+) / tau) + sum_j exp(s(x, x-_j) / tau)),
 
 which is cross-entropy over "which of these candidates is my positive?". The functions here
-are three ways to write it, in the order of the lecture's exercise path:
+are four ways to write it, the first three in the order of the lecture's exercise path:
 
 - ``info_nce_loop``: NT-Xent as a double loop straight from the formula, slow and obviously right;
 - ``info_nce_rows``: one anchor at a time, its similarities to all candidates as one vector (the

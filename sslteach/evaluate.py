@@ -65,7 +65,7 @@ def extract_block_features(encoder, images: torch.Tensor, grid: int = 2, batch_s
 
 
 @torch.no_grad()
-def knn_predict(train_features, train_labels, test_features, num_classes: int, k: int = 200, temperature: float = 0.1, chunk: int = 1024):
+def knn_predict(train_features, train_labels, test_features, num_classes: int, k: int, temperature: float, chunk: int = 1024):
     """Weighted kNN vote (Wu et al. 2018): each of the k nearest training features (cosine
     similarity s) votes for its class with weight exp(s / temperature).
 
@@ -132,7 +132,7 @@ def accuracy(predictions, labels) -> float:
     return (predictions == labels).float().mean().item()
 
 
-def evaluate_features(train_features, train_labels, test_features, test_labels, num_classes: int, k: int = 200, temperature: float = 0.1):
+def evaluate_features(train_features, train_labels, test_features, test_labels, num_classes: int, k: int, temperature: float):
     """kNN and linear-probe accuracy of one set of features: {"knn": float, "linear_probe": float}."""
     knn = knn_predict(train_features, train_labels, test_features, num_classes, k, temperature)
     probe = fit_linear_probe(train_features, train_labels, num_classes)
@@ -220,10 +220,9 @@ def main(argv=None) -> int:
 
 def evaluate_command(args: argparse.Namespace) -> None:
     """What ``main`` does once the arguments are parsed; expected failures raise."""
-    from .checkpoint import CheckpointError, load_checkpoint
+    from .checkpoint import CheckpointError, encoder_from_checkpoint, load_checkpoint
     from .data import load_cifar10
     from .device import pick_device, seed_everything
-    from .train import encoder_from_checkpoint
 
     seed_everything(0)
     device = pick_device(args.device)

@@ -22,11 +22,15 @@ import torch
 import torch.nn.functional as F
 
 from .augment import random_grayscale, to_float
+from .checkpoint import encoder_from_checkpoint
 from .context import PatchNet, crop_patches, grid_corners
 from .encoders import CIFAR10_MEAN, CIFAR10_STD
 from .loop import fit
 
 GREYSCALE_P = 0.3  # the fraction of puzzles made from a greyscale image (our choice for "some")
+# A step draws as many distinct images as rotation's (which sends each through the encoder 4
+# times): profile.images_per_step(VIEWS) images, each cut into 9 tiles.
+VIEWS = 4
 
 
 @functools.lru_cache(maxsize=1)
@@ -167,7 +171,7 @@ def jigsaw_loss(model, images: torch.Tensor, permutation_set: torch.Tensor, gene
 def pretrain_jigsaw(encoder, images, labels, profile, num_classes: int, seed: int, count: int = 100, input_size: int | None = None):
     """Jigsaw on the profile's budget, with a set of ``count`` permutations.
 
-    Each step makes puzzles of ``profile.batch_size // 4`` images, as many distinct images as
+    Each step makes puzzles of ``profile.batch_size / VIEWS`` images, as many distinct images as
     rotation's step (which sends each of them through the encoder four times, whole): here
     each image sends 9 tiles of 8x8, about a quarter of rotation's computation per step.
     The encoder sees the tiles as cut unless ``input_size`` is given. Measured on the class
@@ -179,8 +183,18 @@ def pretrain_jigsaw(encoder, images, labels, profile, num_classes: int, seed: in
     permutation_set = hamming_permutations(count, seed).to(images.device)
     model = PatchNet(encoder, 9, count, input_size).to(images.device)
     loss_fn = lambda m, x, y, g: jigsaw_loss(m, x, permutation_set, g)  # noqa: E731 - labels unused
-    history = fit(model, loss_fn, images, labels, profile, profile.batch_size // 4, seed, f"jigsaw ({count})")
+    history = fit(model, loss_fn, images, labels, profile, images_per_step=profile.images_per_step(VIEWS),
+                  seed=seed, desc=f"jigsaw ({count})")
     return model.head.state_dict(), history, {"permutations": permutation_set.cpu(), "input_size": input_size or 0}
+
+
+def jigsaw_model_from_checkpoint(checkpoint: dict, device=None) -> PatchNet:
+    """The trained jigsaw network (encoder and head over the checkpoint's permutation set,
+    ``checkpoint["permutations"]``) of a ``jigsaw*`` checkpoint, in eval mode."""
+    permutations = checkpoint["permutations"]
+    model = PatchNet(encoder_from_checkpoint(checkpoint), 9, len(permutations), checkpoint["input_size"] or None)
+    model.head.load_state_dict(checkpoint["head"])
+    return model.to(device or "cpu").eval()
 
 
 @torch.no_grad()

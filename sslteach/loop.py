@@ -2,9 +2,17 @@
 
 ``fit`` is one short loop of SGD with Nesterov momentum, a warm-up then cosine schedule, and
 batches drawn as index lookups into the whole training set on the device (no DataLoader). Each
-method brings a ``loss_fn(model, images, labels, generator) -> (loss, metrics)``; methods with
+method brings a ``loss_fn(model, images, labels, generator) -> (loss, metrics)``. Methods with
 state between steps (a memory bank, a queue, a momentum encoder) pass ``after_step``, called
-after each optimiser step, so that the state change is an explicit call.
+after each optimiser step, so that the state change is an explicit call. A loss that returns
+``(loss, metrics, state)`` hands ``state`` to it: MoCo's step is
+
+    loss, metrics, keys = loss_fn(...)   # queries against keys and the queue
+    loss.backward()
+    optimizer.step()
+    after_step(keys)                     # enqueue the keys, then move the momentum encoder
+
+and NPID's and PIRL's state is the batch's (indices, features), written into the memory bank.
 """
 from __future__ import annotations
 
@@ -49,7 +57,7 @@ def warmup_cosine(step: int, warmup_steps: int, total_steps: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def fit(model, loss_fn, images, labels, profile: Profile, images_per_step: int, seed: int = 0,
+def fit(model, loss_fn, images, labels, profile: Profile, *, images_per_step: int, seed: int = 0,
         desc: str = "training", after_step=None, parameters=None):
     """Train ``model`` for ``profile.steps`` steps of SGD with Nesterov momentum.
 
@@ -58,7 +66,8 @@ def fit(model, loss_fn, images, labels, profile: Profile, images_per_step: int, 
     model : nn.Module
         Already on the device of ``images``.
     loss_fn : callable
-        ``loss_fn(model, batch_images, batch_labels, generator) -> (loss, metrics dict)``.
+        ``loss_fn(model, batch_images, batch_labels, generator) -> (loss, metrics dict)``, or
+        ``(loss, metrics dict, state)`` for a method with state to update after the step.
     images : (N, 3, H, W) uint8 tensor
         The whole training set, on the device: batches are index lookups, no DataLoader.
     labels : (N,) int64 tensor
@@ -66,8 +75,10 @@ def fit(model, loss_fn, images, labels, profile: Profile, images_per_step: int, 
     images_per_step : int
         Distinct images drawn per step (the batch before any multiplication into views).
     after_step : callable, optional
-        Called with no arguments after every optimiser step: where a method updates its state
-        (a momentum encoder, a queue, a memory bank), as an explicit step of the loop.
+        Called after every optimiser step: where a method updates its state (a momentum
+        encoder, a queue, a memory bank), as an explicit step of the loop. It receives the
+        ``state`` returned by ``loss_fn`` (``after_step(state)``), or nothing if the loss
+        returned only ``(loss, metrics)``.
     parameters : iterable of tensors, optional
         What the optimiser trains (default: all of ``model``'s parameters).
 
@@ -96,13 +107,13 @@ def fit(model, loss_fn, images, labels, profile: Profile, images_per_step: int, 
             order = torch.cat([order, torch.randperm(len(images), device=device, generator=generator)])
         index, order = order[:images_per_step], order[images_per_step:]
         with autocast:
-            loss, metrics = loss_fn(model, images[index], labels[index], generator)
+            loss, metrics, *state = loss_fn(model, images[index], labels[index], generator)  # state: [] or [state]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         schedule.step()
         if after_step is not None:
-            after_step()
+            after_step(*state)  # this step's keys or features, computed before the step
         history["loss"].append(loss.item())
         for name, value in metrics.items():
             history.setdefault(name, []).append(value)

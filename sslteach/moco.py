@@ -5,7 +5,8 @@ MoCo decouples the two: negatives are *keys* from earlier batches, kept in a FIF
 K. Keys must stay comparable across batches, so they come from a slowly moving copy of the
 encoder, the momentum (key) encoder: theta_k <- m theta_k + (1 - m) theta_q (eq. 2).
 
-The loop of one step, with every state change an explicit call (``pretrain_moco``):
+One step, with every state change an explicit call (``pretrain_moco`` runs it in
+``sslteach.loop.fit``; ``moco_loss`` is its first four lines, ``after_step`` its last two):
 
     q = model(view_1)                      # query encoder, trained by backprop
     k = shuffled_keys(key_model, view_2)   # momentum encoder, no gradient, split BatchNorm
@@ -30,6 +31,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .augment import simclr_augment
+from .checkpoint import encoder_from_checkpoint
 from .contrastive import info_nce
 from .loop import fit
 from .profiles import Profile
@@ -150,18 +152,29 @@ def shuffled_keys(key_model: nn.Module, views: torch.Tensor, generator=None) -> 
     return keys[torch.argsort(order)]  # unshuffle
 
 
-def moco_loss(model, key_model, queue: KeyQueue, images, settings: MoCoSettings = MoCoSettings(), generator=None):
-    """InfoNCE of queries from ``model`` against momentum keys and the queue.
+def moco_logits(model, key_model, queue: KeyQueue, images, settings: MoCoSettings = MoCoSettings(), generator=None):
+    """Queries, keys and InfoNCE logits of one MoCo step, as ``forward`` in MoCo's builder.
 
-    images (B, 3, H, W) -> (loss, metrics, keys (B, D)); the keys are returned so that the caller
-    enqueues them after the step, explicitly. ``metrics["accuracy"]``: how often the positive key
-    scores above all K queued negatives.
+    images (B, 3, H, W) -> (logits (B, 1 + K), labels (B,) all 0, keys (B, D)): column 0 of the
+    logits is each query's positive key, the other K the queue. The keys are returned so that
+    the caller enqueues them after the step, explicitly.
     """
     B = len(images)
-    views = simclr_augment(images.repeat(2, 1, 1, 1), generator=generator).contiguous(memory_format=torch.channels_last)
-    q = model(views[:B])  # (B, D)
-    k = shuffled_keys(key_model, views[B:], generator)  # (B, D)
+    views = simclr_augment(images.repeat(2, 1, 1, 1), generator=generator).contiguous(memory_format=torch.channels_last)  # (2B, 3, H, W)
+    q = model(views[:B])  # (B, D) queries, with gradient
+    k = shuffled_keys(key_model, views[B:], generator)  # (B, D) keys, no gradient
     logits, labels = info_nce(q, k, queue.keys, settings.temperature)  # (B, 1 + K), (B,)
+    return logits, labels, k
+
+
+def moco_loss(model, key_model, queue: KeyQueue, images, settings: MoCoSettings = MoCoSettings(), generator=None):
+    """InfoNCE of queries from ``model`` against momentum keys and the queue (He et al., eq. 1).
+
+    images (B, 3, H, W) -> (loss, metrics, keys (B, D)); the keys are this step's state, for
+    ``fit`` to hand to ``after_step``. ``metrics["accuracy"]``: how often the positive key scores
+    above all K queued negatives.
+    """
+    logits, labels, k = moco_logits(model, key_model, queue, images, settings, generator)
     accuracy = (logits.argmax(dim=1) == labels).float().mean().item()
     return F.cross_entropy(logits, labels), {"accuracy": accuracy}, k
 
@@ -171,24 +184,31 @@ def pretrain_moco(encoder, images, labels, profile: Profile, num_classes: int, s
     """MoCo v2 on the class budget: B images per step, one query view and one key view each.
 
     The B query views go through the trained encoder with backprop, as in SimCLR's 2 x B/2; the
-    momentum encoder adds a forward pass over the B key views. ``after_step`` enqueues this step's
-    keys, then moves the key encoder towards the query encoder. Labels are not used.
+    momentum encoder adds a forward pass over the B key views. Each step is the loop of this
+    module's docstring: ``moco_loss`` returns the step's keys, and ``after_step(keys)`` enqueues
+    them, then moves the key encoder towards the query encoder. Labels are not used.
     """
     device = images.device
     model = Embedder(split_batchnorm(encoder, settings.splits), projection_head(encoder.feature_dim, settings.projection_dim, batch_norm=False)).to(device)
     key_model = momentum_copy(model).train()  # BatchNorm of the keys uses batch statistics, as in MoCo
-    generator = torch.Generator(device).manual_seed(seed + 1)
-    queue = KeyQueue(settings.queue_size, settings.projection_dim, device, generator)
-    pending_keys = []  # this step's keys, enqueued once the step is done
+    queue = KeyQueue(settings.queue_size, settings.projection_dim, device, torch.Generator(device).manual_seed(seed + 1))
 
-    def loss_fn(m, x, y, g):
-        loss, metrics, keys = moco_loss(m, key_model, queue, x, settings, g)
-        pending_keys.append(keys)
-        return loss, metrics
+    def loss_fn(model, batch, batch_labels, generator):  # -> (loss, metrics, keys); labels unused
+        return moco_loss(model, key_model, queue, batch, settings, generator)
 
-    def after_step():
-        queue.push(pending_keys.pop())
-        momentum_update(model, key_model, settings.momentum)
+    def after_step(keys):
+        queue.push(keys)  # enqueue this step's keys, dequeue the oldest B
+        momentum_update(model, key_model, settings.momentum)  # theta_k <- m theta_k + (1 - m) theta_q
 
-    history = fit(model, loss_fn, images, labels, profile, profile.batch_size, seed, "moco", after_step)
+    history = fit(model, loss_fn, images, labels, profile, images_per_step=profile.images_per_step(),
+                  seed=seed, desc="moco", after_step=after_step)
     return model.head.state_dict(), history, {"temperature": settings.temperature}
+
+
+def moco_model_from_checkpoint(checkpoint: dict, device=None, settings: MoCoSettings = MoCoSettings()) -> Embedder:
+    """The trained MoCo query network (encoder with split BatchNorm, projection head without
+    BatchNorm) of a ``moco`` checkpoint, in eval mode; ``.train()`` gives split batch statistics."""
+    encoder = split_batchnorm(encoder_from_checkpoint(checkpoint), settings.splits)
+    model = Embedder(encoder, projection_head(encoder.feature_dim, settings.projection_dim, batch_norm=False))
+    model.head.load_state_dict(checkpoint["head"])
+    return model.to(device or "cpu").eval()

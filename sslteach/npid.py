@@ -17,6 +17,7 @@ approximation of the denominator is not needed.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
 
 import torch
@@ -27,6 +28,11 @@ from .augment import simclr_augment, to_float
 from .evaluate import knn_predict
 from .loop import fit, recompute_batchnorm
 from .profiles import Profile
+
+MONITOR_EVERY = 25
+"""Steps between two readings of the kNN monitor (it also reads before the first and after the last)."""
+MONITOR_IMAGES = 1_000
+"""Training images the kNN monitor classifies, left out of its neighbours."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,86 +101,65 @@ def embed_all(model: nn.Module, images: torch.Tensor, batch_size: int = 1024) ->
     return torch.cat(out)
 
 
-def memory_knn_accuracy(memory: MemoryBank, bank_labels, test_features, test_labels, num_classes: int, k: int = 200, temperature: float = 0.1) -> float:
-    """The kNN monitor of Wu et al.: the bank itself as the labelled neighbours, no extra pass.
+def initial_memory(model: nn.Module, encoder: nn.Module, images, settings, seed: int) -> MemoryBank:
+    """The bank before the first step, as ``settings.memory_init`` says (NPID's or PIRL's settings).
 
-    memory (N, D) with bank_labels (N,); test_features (M, D) from the current model -> accuracy.
+    "encoder": the untrained network's features of every image (N, 3, H, W), after recomputing
+    ``encoder``'s BatchNorm statistics on them; "random": N random unit vectors, as in the paper.
     """
-    predictions = knn_predict(memory.features, bank_labels, test_features, num_classes, k, temperature)
+    if settings.memory_init == "encoder":
+        recompute_batchnorm(encoder, images)
+        return MemoryBank(embed_all(model, images))
+    generator = torch.Generator(images.device).manual_seed(seed + 1)
+    return MemoryBank.random(len(images), settings.feature_dim, images.device, generator)
+
+
+def memory_knn_accuracy(bank_features, bank_labels, test_features, test_labels, num_classes: int,
+                        k: int, temperature: float) -> float:
+    """Weighted-kNN accuracy with memory-bank entries as the labelled neighbours (Wu et al. 2018).
+
+    bank_features (N, D) with bank_labels (N,); test_features (M, D) with test_labels (M,) -> accuracy.
+    """
+    predictions = knn_predict(bank_features, bank_labels, test_features, num_classes, k, temperature)
     return (predictions == test_labels).float().mean().item()
 
 
-def fit_with_memory_bank(model: nn.Module, encoder: nn.Module, loss, images, profile: Profile, batch_size: int,
-                         seed: int, name: str, settings, labels=None, num_classes: int = 10,
-                         monitor_every: int = 25, monitor_images: int = 1_000) -> tuple[dict, MemoryBank]:
-    """The training loop of the memory-bank methods (NPID here, PIRL in ``sslteach.pirl``).
+def monitor_queries(num_images: int, seed: int, count: int = MONITOR_IMAGES) -> torch.Tensor:
+    """The fixed training images the kNN monitor classifies: (count,) indices out of ``num_images``.
 
-    ``loss(model, memory, x, indices, generator) -> (loss, metrics, f)``; f (B, D) are the batch's
-    normalised features, written into the bank after the step by ``after_step`` (no gradient).
-    ``fit`` hands each batch the dataset indices of its images in place of labels: the loss needs
-    them to find v_i, and the true labels are never used for training. ``settings`` gives
-    ``memory_init`` and ``memory_momentum``. -> (history, memory).
-
-    With ``labels``, the weighted-kNN monitor of Wu et al. runs every ``monitor_every`` steps
-    (and before the first and after the last): ``monitor_images`` fixed training images are
-    embedded by the current network (eval mode, no augmentation) and classified by their 200
-    nearest bank entries, their own entries left out. It costs one forward pass of those images,
-    needs no pass over the data, and does not change the training (no randomness is drawn).
-    ``history["knn_monitor"]`` holds {"step": [...], "accuracy": [...]}.
+    Drawn on the CPU with their own generator, so that training's random draws are unchanged.
     """
-    device = images.device
-    start = time.perf_counter()
-    if settings.memory_init == "encoder":
-        recompute_batchnorm(encoder, images)
-        memory = MemoryBank(embed_all(model, images))
-    else:
-        memory = MemoryBank.random(len(images), settings.feature_dim, device, torch.Generator(device).manual_seed(seed + 1))
-    memory_seconds = time.perf_counter() - start
-    pending = []  # this step's (indices, features), written to the bank once the step is done
+    return torch.randperm(num_images, generator=torch.Generator().manual_seed(seed + 2))[:count]
 
-    monitor = {"step": [], "accuracy": []}
-    if labels is not None and monitor_every:
-        queries = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed + 2))[:monitor_images].to(device)
-        neighbours = torch.ones(len(images), dtype=torch.bool, device=device)
-        neighbours[queries] = False  # a query's own entry would be its nearest neighbour
 
-    def record(step):
-        if labels is None or not monitor_every:
-            return
-        features = embed_all(model, images[queries])  # sets eval mode
-        model.train()
-        predictions = knn_predict(memory.features[neighbours], labels[neighbours], features, num_classes)
-        monitor["step"].append(step)
-        monitor["accuracy"].append((predictions == labels[queries]).float().mean().item())
+@torch.no_grad()
+def knn_monitor(model: nn.Module, memory: MemoryBank, images, labels, queries, num_classes: int, profile: Profile) -> float:
+    """The kNN monitor of Wu et al.: the bank itself as the labelled neighbours, no pass over the data.
 
-    def loss_fn(m, x, index, g):
-        value, metrics, f = loss(m, memory, x, index, g)
-        pending.append((index, f))
-        return value, metrics
-
-    steps_done = 0
-
-    def after_step():
-        nonlocal steps_done
-        memory.update(*pending.pop(), settings.memory_momentum)
-        steps_done += 1
-        if steps_done % monitor_every == 0 or steps_done == profile.steps:
-            record(steps_done)
-
-    record(0)
+    The training images ``queries`` (M,) are embedded by the current network (eval mode, no
+    augmentation) and classified by a vote of their ``profile.knn_k`` nearest bank entries at
+    ``profile.knn_temperature``, their own entries left out (each would be its query's nearest
+    neighbour). images (N, 3, H, W), labels (N,). It draws no random numbers and hands the model
+    back in train mode, so it does not change the training.
+    """
+    features = embed_all(model, images[queries])  # (M, D); sets eval mode
     model.train()
-    indices = torch.arange(len(images), device=device)
-    history = fit(model, loss_fn, images, indices, profile, batch_size, seed, name, after_step)
-    history["memory_init_seconds"] = memory_seconds  # outside fit, but part of the method's cost
-    history["seconds"] += memory_seconds
-    if monitor["step"]:
-        history["knn_monitor"] = monitor
-    return history, memory
+    others = torch.ones(len(memory), dtype=torch.bool, device=memory.features.device)
+    others[queries] = False
+    return memory_knn_accuracy(memory.features[others], labels[others], features, labels[queries], num_classes,
+                               profile.knn_k, profile.knn_temperature)
 
 
 def pretrain_npid(encoder, images, labels, profile: Profile, num_classes: int, seed: int,
-                  settings: NPIDSettings = NPIDSettings()):
+                  settings: NPIDSettings = NPIDSettings(), monitor_every: int = MONITOR_EVERY):
     """NPID on the class budget: B augmented images per step against a bank of all N images.
+
+    Each step: features of the batch -> softmax over the bank, the target being each image's own
+    index -> optimiser step -> ``after_step``: the batch's bank rows move towards its features.
+    The true labels are never used for training: ``fit`` hands each batch the dataset indices of
+    its images in their place, and the labels only score the kNN monitor (``knn_monitor``), read
+    before the first step, every ``monitor_every`` steps and after the last, into
+    ``history["knn_monitor"]`` = {"step": [...], "accuracy": [...]}.
 
     Each bank entry is refreshed only when its image is drawn, about twice in the class profile's
     350 steps of 256 out of 40,000 images. With the paper's random start, an entry is a random
@@ -182,11 +167,31 @@ def pretrain_npid(encoder, images, labels, profile: Profile, num_classes: int, s
     from the untrained encoder's features (one extra forward pass over the data, after
     recomputing BatchNorm statistics) makes every step count.
     """
-    model = nn.Sequential(encoder, nn.Linear(encoder.feature_dim, settings.feature_dim)).to(images.device)
+    device = images.device
+    model = nn.Sequential(encoder, nn.Linear(encoder.feature_dim, settings.feature_dim)).to(device)
+    start = time.perf_counter()
+    memory = initial_memory(model, encoder, images, settings, seed)
+    memory_seconds = time.perf_counter() - start
+    queries = monitor_queries(len(images), seed).to(device)
+    monitor = {"step": [0], "accuracy": [knn_monitor(model, memory, images, labels, queries, num_classes, profile)]}
+    steps_done = itertools.count(1)  # after_step's calls: 1, 2, ..., profile.steps
 
-    def loss(m, memory, x, index, g):
-        return npid_loss(m, memory, x, index, settings, g)
+    def loss_fn(model, batch, indices, generator):  # -> (loss, metrics, (indices, features))
+        loss, metrics, f = npid_loss(model, memory, batch, indices, settings, generator)
+        return loss, metrics, (indices, f)
 
-    history, _ = fit_with_memory_bank(model, encoder, loss, images, profile, profile.batch_size, seed, "npid", settings,
-                                      labels=labels, num_classes=num_classes)
+    def after_step(state):
+        indices, f = state
+        memory.update(indices, f, settings.memory_momentum)  # v_i <- normalise(m v_i + (1 - m) f_i)
+        step = next(steps_done)
+        if step % monitor_every == 0 or step == profile.steps:
+            monitor["step"].append(step)
+            monitor["accuracy"].append(knn_monitor(model, memory, images, labels, queries, num_classes, profile))
+
+    instances = torch.arange(len(images), device=device)  # each image its own class, in place of labels
+    history = fit(model, loss_fn, images, instances, profile,
+                  images_per_step=profile.images_per_step(), seed=seed, desc="npid", after_step=after_step)
+    history["memory_init_seconds"] = memory_seconds  # outside fit, but part of the method's cost
+    history["seconds"] += memory_seconds
+    history["knn_monitor"] = monitor
     return model[1].state_dict(), history, {"temperature": settings.temperature}

@@ -19,6 +19,7 @@ from a maximal-Hamming set.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
 
 import torch
@@ -26,10 +27,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .augment import simclr_augment
+from .checkpoint import encoder_from_checkpoint
 from .jigsaw import hamming_permutations, shuffled_tiles
-from .loop import recompute_batchnorm
-from .npid import MemoryBank, fit_with_memory_bank, non_parametric_logits
+from .loop import fit, recompute_batchnorm
+from .npid import MONITOR_EVERY, MemoryBank, initial_memory, knn_monitor, monitor_queries, non_parametric_logits
 from .profiles import Profile
+
+VIEWS = 2  # each image of a step is seen twice: once whole, once as 9 shuffled tiles
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,22 +105,44 @@ def pirl_loss(model: PIRLModel, memory: MemoryBank, images, indices, permutation
 
 
 def pretrain_pirl(encoder, images, labels, profile: Profile, num_classes: int, seed: int,
-                  settings: PIRLSettings = PIRLSettings()):
+                  settings: PIRLSettings = PIRLSettings(), monitor_every: int = MONITOR_EVERY):
     """PIRL on the class budget: B / 2 images per step, each as one whole view and 9 tiles.
 
     Nine 8x8 tiles cost about half a 32x32 image in the encoder, so B / 2 images put about 0.8 B
     image-equivalents through it, a little less than the two-view methods. The loop and the bank
-    are NPID's (``sslteach.npid.fit_with_memory_bank``), started from the untrained encoder's
-    features for the reason given in ``sslteach.npid.pretrain_npid``.
+    are NPID's (``sslteach.npid.pretrain_npid``): the loss returns the batch's indices and image
+    features f, ``after_step`` writes f into the bank, and the kNN monitor reads every
+    ``monitor_every`` steps. The bank starts from the untrained encoder's features, for the reason
+    given in ``pretrain_npid``.
     """
-    model = PIRLModel(encoder, settings.feature_dim).to(images.device)
-    permutation_set = hamming_permutations(settings.permutations, seed).to(images.device)
+    device = images.device
+    model = PIRLModel(encoder, settings.feature_dim).to(device)
+    permutation_set = hamming_permutations(settings.permutations, seed).to(device)
+    start = time.perf_counter()
+    memory = initial_memory(model, encoder, images, settings, seed)
+    memory_seconds = time.perf_counter() - start
+    queries = monitor_queries(len(images), seed).to(device)
+    monitor = {"step": [0], "accuracy": [knn_monitor(model, memory, images, labels, queries, num_classes, profile)]}
+    steps_done = itertools.count(1)  # after_step's calls: 1, 2, ..., profile.steps
 
-    def loss(m, memory, x, index, g):
-        return pirl_loss(m, memory, x, index, permutation_set, settings, g)
+    def loss_fn(model, batch, indices, generator):  # -> (loss, metrics, (indices, f))
+        loss, metrics, f = pirl_loss(model, memory, batch, indices, permutation_set, settings, generator)
+        return loss, metrics, (indices, f)
 
-    history, _ = fit_with_memory_bank(model, encoder, loss, images, profile, profile.batch_size // 2, seed, "pirl", settings,
-                                      labels=labels, num_classes=num_classes)
+    def after_step(state):
+        indices, f = state
+        memory.update(indices, f, settings.memory_momentum)  # bank entries follow the whole-image features
+        step = next(steps_done)
+        if step % monitor_every == 0 or step == profile.steps:
+            monitor["step"].append(step)
+            monitor["accuracy"].append(knn_monitor(model, memory, images, labels, queries, num_classes, profile))
+
+    instances = torch.arange(len(images), device=device)  # each image its own class, in place of labels
+    history = fit(model, loss_fn, images, instances, profile,
+                  images_per_step=profile.images_per_step(VIEWS), seed=seed, desc="pirl", after_step=after_step)
+    history["memory_init_seconds"] = memory_seconds  # outside fit, but part of the method's cost
+    history["seconds"] += memory_seconds
+    history["knn_monitor"] = monitor
     # BatchNorm's running statistics averaged tile batches with image batches; evaluation sees
     # whole images only, so their statistics are recomputed on whole images.
     start = time.perf_counter()
@@ -128,8 +154,6 @@ def pretrain_pirl(encoder, images, labels, profile: Profile, num_classes: int, s
 
 def pirl_model_from_checkpoint(checkpoint: dict, device=None) -> PIRLModel:
     """The trained PIRL network (encoder and both branches' heads) of a ``pirl`` checkpoint, in eval mode."""
-    from .train import encoder_from_checkpoint  # sslteach.train imports this module
-
     feature_dim = checkpoint["head"]["image_head.weight"].shape[0]
     model = PIRLModel(encoder_from_checkpoint(checkpoint), feature_dim)
     model.load_state_dict({**{f"encoder.{k}": v for k, v in checkpoint["encoder"].items()}, **checkpoint["head"]})

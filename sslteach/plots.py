@@ -119,7 +119,7 @@ def plot_histories(histories: dict, metrics, smooth: int = 20, reference: dict |
     plt.show()
 
 
-def plot_method_comparison(scores: dict, baselines=("random init", "supervised")):
+def plot_method_comparison(scores: dict, baselines=("random-init", "supervised")):
     """kNN and linear-probe accuracy of each method as paired bars, the baselines as lines across.
 
     scores : {name: {"knn": float, "linear_probe": float}}, in the order to draw; the names in

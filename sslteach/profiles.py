@@ -44,6 +44,32 @@ class Profile:
     """Neighbours in the weighted kNN monitor (Wu et al. 2018)."""
     knn_temperature: float = 0.1
     """Temperature of the kNN vote weights exp(s / t)."""
+    measure_bank_images: int = 5_000
+    """Lecture 07's hypersphere measurements: labelled images of the kNN bank, ..."""
+    measure_test_images: int = 1_000
+    """... images whose kNN accuracy is measured, ..."""
+    measure_pair_images: int = 500
+    """... and images whose two views measure alignment (sslteach.sphere_demo)."""
+
+    def images_per_step(self, views: int = 1) -> int:
+        """Distinct images a step draws for a method that sends each through the encoder
+        ``views`` times (rotation's 4 rotations, SimCLR's 2 views), so that every method puts
+        ``batch_size`` images through the encoder per step."""
+        return self.batch_size // views
+
+    def settings(self, names) -> dict:
+        """The values of the settings called ``names``, as a dict (what a checkpoint or a table
+        records and compares)."""
+        return {name: getattr(self, name) for name in names}
+
+
+TRAINING_SETTINGS = ("encoder", "batch_size", "steps", "lr", "weight_decay", "warmup_steps", "train_images",
+                     "mixed_precision")
+"""The settings that change the weights pretraining ends with: a checkpoint made with other
+values of these is another run (``sslteach.checkpoint.is_same_run``); the others do not count."""
+
+EVALUATION_SETTINGS = ("probe_train_images", "test_images", "knn_k", "knn_temperature")
+"""The settings that change a readout of fixed weights (a row of the course table)."""
 
 
 CLASS = Profile(
@@ -72,6 +98,9 @@ FULL = Profile(
     probe_train_images=0,
     test_images=0,
     mixed_precision=True,
+    measure_bank_images=50_000,
+    measure_test_images=10_000,
+    measure_pair_images=2_000,
 )
 
 PROFILES = {p.name: p for p in (CLASS, FULL)}

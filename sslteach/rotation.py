@@ -12,8 +12,12 @@ import torch
 import torch.nn.functional as F
 
 from .augment import random_crop_flip, to_float
+from .checkpoint import encoder_from_checkpoint
+from .loop import Classifier, fit
+from .profiles import Profile
 
 ROTATION_NAMES = ("0°", "90°", "180°", "270°")
+VIEWS = len(ROTATION_NAMES)  # each image of a step goes through the encoder once per rotation
 
 
 def rotate_batch(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -72,3 +76,21 @@ def rotation_probabilities(model, images: torch.Tensor) -> torch.Tensor:
     rotated, _ = rotate_batch(to_float(images))
     logits = model(rotated.contiguous(memory_format=torch.channels_last))  # (4B, 4)
     return logits.softmax(dim=1).view(4, images.shape[0], 4)
+
+
+def pretrain_rotation(encoder, images, labels, profile: Profile, num_classes: int, seed: int):
+    """Rotation prediction on the profile's budget: the 4 rotations of ``batch_size / 4`` images
+    per step, a 4-way linear head on the pooled features. Labels are not used.
+    Returns (head weights, history, {})."""
+    model = Classifier(encoder, len(ROTATION_NAMES)).to(images.device)
+    loss_fn = lambda m, x, y, g: rotation_loss(m, x, g)  # noqa: E731 - labels unused
+    history = fit(model, loss_fn, images, labels, profile, images_per_step=profile.images_per_step(VIEWS),
+                  seed=seed, desc="rotation")
+    return model.head.state_dict(), history, {}
+
+
+def rotation_model_from_checkpoint(checkpoint: dict, device=None) -> Classifier:
+    """The trained rotation network (encoder and 4-way head) of a ``rotation`` checkpoint, in eval mode."""
+    model = Classifier(encoder_from_checkpoint(checkpoint), len(ROTATION_NAMES))
+    model.head.load_state_dict(checkpoint["head"])
+    return model.to(device or "cpu").eval()

@@ -18,9 +18,12 @@ import torch
 import torch.nn as nn
 
 from .augment import random_resized_crop, simclr_augment, to_float
+from .checkpoint import encoder_from_checkpoint
 from .contrastive import nt_xent, positive_accuracy
 from .loop import fit
 from .profiles import Profile
+
+VIEWS = 2  # two augmented views of each image of a step go through the encoder
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,7 +111,8 @@ def pretrain_simclr(encoder, images, labels, profile: Profile, num_classes: int,
     model = Embedder(encoder, projection_head(encoder.feature_dim, settings.projection_dim)).to(images.device)
     loss_fn = lambda m, x, y, g: simclr_loss(m, x, settings, g)  # noqa: E731 - labels unused
     name = "simclr" if settings.color else "simclr-no-color"
-    history = fit(model, loss_fn, images, labels, profile, profile.batch_size // 2, seed, name)
+    history = fit(model, loss_fn, images, labels, profile, images_per_step=profile.images_per_step(VIEWS),
+                  seed=seed, desc=name)
     return model.head.state_dict(), history, {"temperature": settings.temperature}
 
 
@@ -116,6 +120,16 @@ def pretrain_simclr_no_color(encoder, images, labels, profile: Profile, num_clas
     """SimCLR with crops and flips only: the colour-histogram shortcut, for the ablation."""
     settings = SimCLRSettings(color=False)
     return pretrain_simclr(encoder, images, labels, profile, num_classes, seed, settings)
+
+
+def simclr_model_from_checkpoint(checkpoint: dict, device=None) -> Embedder:
+    """The trained SimCLR network (encoder and projection head g) of a ``simclr*`` checkpoint, in
+    eval mode: BatchNorm uses its running statistics."""
+    encoder = encoder_from_checkpoint(checkpoint)
+    projection_dim = checkpoint["head"]["3.weight"].shape[0]  # the head's last linear layer
+    model = Embedder(encoder, projection_head(encoder.feature_dim, projection_dim))
+    model.head.load_state_dict(checkpoint["head"])
+    return model.to(device or "cpu").eval()
 
 
 def color_histograms(images: torch.Tensor, bins: int = 4) -> torch.Tensor:

@@ -26,10 +26,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .augment import color_jitter, random_grayscale, random_resized_crop, to_float
-from .data import data_dir
 from .evaluate import accuracy, extract_features, knn_predict
 from .hypersphere import alignment, uniformity
-from . import train
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,7 +40,7 @@ class ViewRecipe:
     crop_scale: tuple[float, float] | None = (0.08, 1.0)
     """Range of the crop's area as a fraction of the image (with a random flip); None: the whole
     image, unflipped."""
-    colour_strength: float = 0.5
+    strength: float = 0.5
     """s of the colour distortion (jitter 0.8s, 0.8s, 0.8s, 0.2s with p = 0.8; greyscale p = 0.2);
     0: none."""
 
@@ -51,8 +49,8 @@ class ViewRecipe:
         x = to_float(images)
         if self.crop_scale is not None:
             x = random_resized_crop(x, scale=self.crop_scale, generator=generator)
-        if self.colour_strength > 0:
-            s = self.colour_strength
+        if self.strength > 0:
+            s = self.strength
             x = color_jitter(x, 0.8 * s, 0.8 * s, 0.8 * s, 0.2 * s, p=0.8, generator=generator)
             x = random_grayscale(x, p=0.2, generator=generator)
         return x
@@ -72,17 +70,22 @@ class MeasureSettings:
     pair_images: int
     """Held-out images whose two views are the positive pairs of alignment and uniformity
     (uniformity keeps all N (N - 1) / 2 distances: a few thousand at most)."""
+    knn_k: int
+    """Neighbours of the weighted kNN vote (the profile's, as every kNN of the course)."""
+    knn_temperature: float
+    """Temperature of the kNN vote weights (the profile's)."""
     views: ViewRecipe = SIMCLR_VIEWS
     """The augmentation that makes the two views (the course's SimCLR recipe)."""
     seed: int = 0
     """Seed of the views' random draws: every encoder is measured on the very same views."""
 
 
-MEASURE_SETTINGS = {
-    # Class: a few seconds per encoder on a 2-core CPU (7,000 images through it).
-    "class": MeasureSettings(bank_images=5_000, test_images=1_000, pair_images=500),
-    "full": MeasureSettings(bank_images=50_000, test_images=10_000, pair_images=2_000),
-}
+def measure_settings(profile) -> MeasureSettings:
+    """The protocol of a profile: its image counts and kNN settings (class: a few seconds per
+    encoder on a 2-core CPU, 7,000 images through it)."""
+    return MeasureSettings(bank_images=profile.measure_bank_images, test_images=profile.measure_test_images,
+                           pair_images=profile.measure_pair_images, knn_k=profile.knn_k,
+                           knn_temperature=profile.knn_temperature)
 
 
 @dataclasses.dataclass
@@ -90,7 +93,7 @@ class Measured:
     """Tensors of the protocol, one row per image: images (uint8 or float), or an encoder's features.
 
     bank (N_b, ...), bank_labels (N_b,), test (N_t, ...), test_labels (N_t,), and views
-    (N_p, 2, ...): two views of each pair image.
+    (N_p, 2, ...): two views of each pair image; ``settings``, the protocol they were made with.
     """
 
     bank: torch.Tensor
@@ -98,12 +101,13 @@ class Measured:
     test: torch.Tensor
     test_labels: torch.Tensor
     views: torch.Tensor
+    settings: MeasureSettings
 
     def apply(self, function) -> "Measured":
         """The same protocol with ``function`` applied to every image or feature tensor."""
         N_p = len(self.views)
         views = function(self.views.flatten(0, 1)).unflatten(0, (N_p, 2))  # (N_p, 2, D)
-        return Measured(function(self.bank), self.bank_labels, function(self.test), self.test_labels, views)
+        return Measured(function(self.bank), self.bank_labels, function(self.test), self.test_labels, views, self.settings)
 
 
 def measurement_images(train_set, test_set, settings: MeasureSettings) -> Measured:
@@ -112,7 +116,8 @@ def measurement_images(train_set, test_set, settings: MeasureSettings) -> Measur
     pairs = test_set.images[: settings.pair_images]
     views = torch.stack([settings.views(pairs, generator), settings.views(pairs, generator)], dim=1)  # (N_p, 2, 3, H, W)
     n_bank, n_test = settings.bank_images, settings.test_images
-    return Measured(train_set.images[:n_bank], train_set.labels[:n_bank], test_set.images[:n_test], test_set.labels[:n_test], views)
+    return Measured(train_set.images[:n_bank], train_set.labels[:n_bank], test_set.images[:n_test],
+                    test_set.labels[:n_test], views, settings)
 
 
 @torch.no_grad()
@@ -122,14 +127,17 @@ def encoder_features(encoder, images: Measured) -> Measured:
 
 
 @torch.no_grad()
-def measure(features: Measured, num_classes: int = 10, k: int = 200, temperature: float = 0.1) -> dict:
+def measure(features: Measured, num_classes: int = 10) -> dict:
     """Alignment (alpha = 2), uniformity (t = 2) and kNN accuracy of an encoder's features.
 
     The features are L2-normalised first, as the paper does. Uniformity is the mean over the two
-    views, as in the paper's code. Returns {"alignment", "uniformity", "knn"} as floats.
+    views, as in the paper's code; the kNN vote uses the protocol's settings (the profile's).
+    Returns {"alignment", "uniformity", "knn"} as floats.
     """
     z1, z2 = F.normalize(features.views[:, 0].float(), dim=1), F.normalize(features.views[:, 1].float(), dim=1)
-    predicted = knn_predict(features.bank.float(), features.bank_labels, features.test.float(), num_classes, k, temperature)
+    settings = features.settings
+    predicted = knn_predict(features.bank.float(), features.bank_labels, features.test.float(), num_classes,
+                            settings.knn_k, settings.knn_temperature)
     return {
         "alignment": alignment(z1, z2).item(),
         "uniformity": ((uniformity(z1) + uniformity(z2)) / 2).item(),
@@ -241,12 +249,6 @@ def train_head(bank: torch.Tensor, loss_fn, settings: HeadSettings = HeadSetting
 def uniform_points(n: int, dim: int, seed: int = 0) -> torch.Tensor:
     """(n, dim) points uniform on the unit sphere: normalised Gaussians (seeded)."""
     return F.normalize(torch.randn(n, dim, generator=torch.Generator().manual_seed(seed)), dim=1)
-
-
-def find_checkpoint(method: str, profile, seed: int = 0) -> dict | None:
-    """The checkpoint of ``method`` a lecture would load (``sslteach.train.find_checkpoint`` at the
-    lectures' path), without ever training: None if there is none."""
-    return train.find_checkpoint(method, data_dir() / "checkpoints" / profile.name / f"{method}.pt", profile, seed)
 
 
 @torch.no_grad()

@@ -22,9 +22,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .checkpoint import encoder_from_checkpoint
 from .loop import fit
 from .profiles import Profile
-from .simclr import projection_head, two_views
+from .simclr import VIEWS, projection_head, two_views
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,8 +131,8 @@ def pretrain_swav(encoder, images, labels, profile: Profile, num_classes: int, s
     """
     model = SwAVModel(encoder, settings.projection_dim, settings.prototypes).to(images.device)
     loss_fn = lambda m, x, y, g: swav_loss(m, x, settings, g)  # noqa: E731 - labels unused
-    history = fit(model, loss_fn, images, labels, profile, profile.batch_size // 2, seed, "swav",
-                  after_step=lambda: normalize_prototypes(model.prototypes))
+    history = fit(model, loss_fn, images, labels, profile, images_per_step=profile.images_per_step(VIEWS),
+                  seed=seed, desc="swav", after_step=lambda: normalize_prototypes(model.prototypes))
     head_and_prototypes = {k: v for k, v in model.state_dict().items() if not k.startswith("encoder.")}
     return head_and_prototypes, history, {}
 
@@ -155,8 +156,6 @@ def usage_entropy(usage: torch.Tensor) -> float:
 
 def swav_model_from_checkpoint(checkpoint: dict, device=None) -> SwAVModel:
     """The trained SwAV network (encoder, projection head, prototypes) of a ``swav`` checkpoint, in eval mode."""
-    from .train import encoder_from_checkpoint  # sslteach.train imports this module
-
     K, D = checkpoint["head"]["prototypes.weight"].shape
     model = SwAVModel(encoder_from_checkpoint(checkpoint), D, K)
     model.load_state_dict({**{f"encoder.{k}": v for k, v in checkpoint["encoder"].items()}, **checkpoint["head"]})

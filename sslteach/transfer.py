@@ -262,10 +262,9 @@ def write_table(path, table: dict) -> None:
 
 def table_paths(profile_name: str) -> list[Path]:
     """Where stored tables are looked for, in order: the user's data folder, then the shipped one."""
-    from .data import data_dir
-    from .train import shipped_checkpoints
+    from .checkpoint import checkpoint_folder, shipped_checkpoints
 
-    paths = [data_dir() / "checkpoints" / profile_name / TABLE_FILE]
+    paths = [checkpoint_folder(profile_name) / TABLE_FILE]
     if os.environ.get("SSLTEACH_RETRAIN", "") in ("", "0"):
         paths.append(shipped_checkpoints() / profile_name / TABLE_FILE)
     return paths
@@ -273,11 +272,11 @@ def table_paths(profile_name: str) -> list[Path]:
 
 def table_settings(profile, train_set, test_set, protocol: dict = PROTOCOL) -> dict:
     """What a stored table must have been measured with, besides each row's weights."""
-    import dataclasses
+    from .profiles import EVALUATION_SETTINGS, TRAINING_SETTINGS
 
     return {
         "profile": profile.name,
-        "profile_settings": dataclasses.asdict(profile),
+        "profile_settings": profile.settings(("name", *TRAINING_SETTINGS, *EVALUATION_SETTINGS)),
         "protocol": protocol,
         "data": {"dataset": train_set.provenance.get("dataset"), "train_images": len(train_set), "test_images": len(test_set)},
     }
@@ -333,7 +332,7 @@ def print_course_table(rows: dict, fractions=LABEL_FRACTIONS, labelled: int | No
 def main(argv=None) -> int:
     """The command line; returns the exit status (1 after a one-line ``error: ...``)."""
     from .cli import run
-    from .train import METHODS
+    from .methods import METHODS
 
     parser = argparse.ArgumentParser(prog="python -m sslteach.transfer", description=__doc__.split("\n\n")[0])
     parser.add_argument("methods", nargs="*", help="methods to evaluate (default: raw pixels and every method with a checkpoint)")
@@ -349,10 +348,11 @@ def main(argv=None) -> int:
 
 def transfer_command(args: argparse.Namespace) -> None:
     """What ``main`` does once the arguments are parsed; expected failures raise."""
-    from .data import data_dir, load_cifar10
+    from .data import load_cifar10
     from .device import pick_device, seed_everything
     from .profiles import get_profile
-    from .train import METHODS, encoder_from_checkpoint, find_checkpoint
+    from .checkpoint import encoder_from_checkpoint, find_checkpoint
+    from .methods import METHODS
 
     profile = get_profile(args.profile)
     device = pick_device(args.device)
@@ -365,7 +365,7 @@ def transfer_command(args: argparse.Namespace) -> None:
         if name == "raw pixels":
             encoder = None
         else:
-            checkpoint = find_checkpoint(name, data_dir() / "checkpoints" / profile.name / f"{name}.pt", profile)
+            checkpoint = find_checkpoint(name, profile)
             if checkpoint is None:
                 train = f"python -m sslteach.train {name} --profile {profile.name}"
                 print(f"{name}: no checkpoint of this profile; train it first ({train}), skipped")

@@ -15,7 +15,7 @@ from torchvision.utils import make_grid
 
 from .augment import to_float
 from .colorization import rgb_to_lab
-from .colorizer import decode_colours, predict_colours
+from .colorizer import decode_colors, predict_colors
 from .contrastive import candidate_gradients
 from .jigsaw import assemble, cut_tiles, jigsaw_probabilities, normalize_tiles
 from .rotation import ROTATION_NAMES
@@ -97,7 +97,7 @@ class TemperatureExplorer(widgets.VBox):
     """
 
     def __init__(self, model, images: torch.Tensor, bins: torch.Tensor, temperature: float = 0.38, scale: int = 3):
-        self.L, self.logits = predict_colours(model.eval(), images)  # (B, 1, H, W), (B, Q, h, w)
+        self.L, self.logits = predict_colors(model.eval(), images)  # (B, 1, H, W), (B, Q, h, w)
         self.bins, self.scale = bins.to(self.logits.device), scale
         self.originals = to_float(images).float().cpu()
         self.true_chroma = rgb_to_lab(self.originals)[:, 1:].norm(dim=1).mean().item()
@@ -114,7 +114,7 @@ class TemperatureExplorer(widgets.VBox):
 
     @torch.no_grad()
     def update(self, change=None):
-        self.colourised = decode_colours(self.L, self.logits, self.bins, self.temperature.value).cpu()
+        self.colourised = decode_colors(self.L, self.logits, self.bins, self.temperature.value).cpu()
         self.chroma = rgb_to_lab(self.colourised)[:, 1:].norm(dim=1).mean().item()
         rows = torch.cat([self.colourised, self.originals])  # (2B, 3, H, W)
         self.picture.value = png_bytes(make_grid(rows, nrow=len(self.originals), padding=2, pad_value=1.0), self.scale)

@@ -22,7 +22,7 @@ from sslteach.clustering import (
 )
 from sslteach.encoders import small_convnet
 from sslteach.profiles import CLASS
-from sslteach.train import pretrain
+from sslteach.methods import pretrain
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -15,7 +15,8 @@ from sslteach.colorization import ab_gamut_bins, ab_prior, lab_to_rgb, rgb_to_la
 from sslteach.colorizer import ColorizationNet, colorization_loss, colorize, fit_prior, regression_loss
 from sslteach.encoders import build_encoder, small_convnet
 from sslteach.profiles import CLASS
-from sslteach.train import fit, pretrain
+from sslteach.loop import fit
+from sslteach.methods import pretrain
 
 TINY_CLASS = dataclasses.replace(CLASS, steps=2, batch_size=16, warmup_steps=1)
 

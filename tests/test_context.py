@@ -23,7 +23,7 @@ from sslteach.context import (
     context_loss,
     context_probabilities,
     crop_patches,
-    drop_colour,
+    drop_color,
     grid_corners,
     patch_pairs,
     grid_patch_features,
@@ -31,7 +31,8 @@ from sslteach.context import (
 )
 from sslteach.encoders import CIFAR10_MEAN, small_convnet
 from sslteach.profiles import CLASS
-from sslteach.train import encoder_from_checkpoint, pretrain
+from sslteach.checkpoint import encoder_from_checkpoint
+from sslteach.methods import pretrain
 from helpers import random_float_images
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -117,9 +118,9 @@ def test_aberration_shrinks_green_towards_the_centre():
     torch.testing.assert_close(chromatic_aberration(random_float_images(), 0.0), random_float_images())
 
 
-def test_colour_dropping_keeps_one_channel_and_fills_the_others_with_faint_noise():
+def test_color_dropping_keeps_one_channel_and_fills_the_others_with_faint_noise():
     patches = random_float_images(B=200, S=8).view(100, 2, 3, 8, 8)
-    dropped = drop_colour(patches, generator=torch.Generator().manual_seed(0))
+    dropped = drop_color(patches, generator=torch.Generator().manual_seed(0))
     assert dropped.shape == patches.shape
     flat_in, flat_out = patches.reshape(200, 3, 8, 8), dropped.reshape(200, 3, 8, 8)
     kept = (flat_in == flat_out).flatten(2).all(dim=2)  # (200, 3)
@@ -168,7 +169,7 @@ def tiny_model():
     return PatchNet(small_convnet((4, 8)), 2, 8)
 
 
-@pytest.mark.parametrize("task", [CONTEXT, CONTEXT_NO_GAP, ContextTask(aberration=0.06, colour_dropping=True)])
+@pytest.mark.parametrize("task", [CONTEXT, CONTEXT_NO_GAP, ContextTask(aberration=0.06, color_dropping=True)])
 def test_context_loss_trains_every_parameter(task):
     model = tiny_model()
     loss, metrics = context_loss(model, (255 * random_float_images(B=6)).byte(), task, generator=torch.Generator().manual_seed(0))
@@ -207,7 +208,7 @@ def test_pretrain_context_smoke(method):
     assert history["images_seen"] == 2 * 8
     task = ContextTask(**checkpoint["task"])
     assert (task.gap == 0) == (method == "context-nogap")
-    assert (task.aberration > 0) == ("aberration" in method) and task.colour_dropping == method.endswith("dropping")
+    assert (task.aberration > 0) == ("aberration" in method) and task.color_dropping == method.endswith("dropping")
     model = PatchNet(encoder_from_checkpoint(checkpoint), 2, 8)
     model.head.load_state_dict(checkpoint["head"])
 

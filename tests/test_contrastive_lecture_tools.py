@@ -97,7 +97,7 @@ def test_sinkhorn_equalises_what_softmax_leaves_skewed():
 def test_models_from_checkpoints_reproduce_the_trained_network(method):
     from sslteach.pirl import pirl_model_from_checkpoint
     from sslteach.swav import swav_model_from_checkpoint
-    from sslteach.train import pretrain
+    from sslteach.methods import pretrain
 
     images = random_images(32)
     checkpoint = pretrain(method, images, torch.zeros(32, dtype=torch.long), tiny_profile(steps=1, batch_size=16))
@@ -147,7 +147,7 @@ def test_plots_draw_without_error(monkeypatch):
     monkeypatch.setattr(plt, "show", lambda: shown.append(plt.gcf()))
     history = {"loss": [3.0 - 0.01 * i for i in range(50)], "accuracy": [0.01 * i for i in range(50)]}
     plots.plot_histories({"a": history, "b": history}, ["loss", "accuracy"], reference={"loss": (3.0, "chance")})
-    scores = {"random init": {"knn": 0.3, "linear_probe": 0.4}, "simclr": {"knn": 0.4, "linear_probe": 0.5},
+    scores = {"random-init": {"knn": 0.3, "linear_probe": 0.4}, "simclr": {"knn": 0.4, "linear_probe": 0.5},
               "supervised": {"knn": 0.6, "linear_probe": 0.7}}
     plots.plot_method_comparison(scores)
     plots.plot_code_marginals({"softmax": torch.rand(6, 3), "sinkhorn": torch.ones(6, 3) / 3})

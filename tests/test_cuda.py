@@ -8,7 +8,7 @@ from sslteach.augment import random_crop_flip, simclr_augment
 from sslteach.encoders import build_encoder
 from sslteach.evaluate import evaluate_features, extract_features, knn_predict
 from sslteach.profiles import CLASS, FULL
-from sslteach.train import pretrain
+from sslteach.methods import pretrain
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -42,7 +42,8 @@ def test_gpu_features_and_knn_match_the_cpu():
     gpu = extract_features(encoder.cuda(), images).cpu()  # noqa: hard-wired on purpose in a CUDA-only test
     assert torch.allclose(cpu, gpu, atol=1e-3, rtol=1e-3)
     labels = torch.randint(0, 10, (300,))
-    agree = knn_predict(cpu[:200], labels[:200], cpu[200:], 10) == knn_predict(gpu[:200].cuda(), labels[:200].cuda(), gpu[200:].cuda(), 10).cpu()
+    k, t = CLASS.knn_k, CLASS.knn_temperature
+    agree = knn_predict(cpu[:200], labels[:200], cpu[200:], 10, k, t) == knn_predict(gpu[:200].cuda(), labels[:200].cuda(), gpu[200:].cuda(), 10, k, t).cpu()
     assert agree.float().mean() > 0.95
-    scores = evaluate_features(gpu[:200].cuda(), labels[:200].cuda(), gpu[200:].cuda(), labels[200:].cuda(), 10)
+    scores = evaluate_features(gpu[:200].cuda(), labels[:200].cuda(), gpu[200:].cuda(), labels[200:].cuda(), 10, k, t)
     assert 0 <= scores["linear_probe"] <= 1

@@ -22,6 +22,7 @@ from sslteach.jigsaw import (
     hamming_permutations,
     jigsaw_loss,
     jigsaw_probabilities,
+    VIEWS,
     normalize_tiles,
     permutation_statistics,
     shuffled_tiles,
@@ -29,7 +30,8 @@ from sslteach.jigsaw import (
 )
 from sslteach.context import PatchNet
 from sslteach.profiles import CLASS
-from sslteach.train import encoder_from_checkpoint, pretrain
+from sslteach.checkpoint import encoder_from_checkpoint
+from sslteach.methods import pretrain
 from helpers import random_float_images
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -238,7 +240,7 @@ def test_pretrain_jigsaw_smoke(method):
     assert checkpoint["permutations"].shape == (count, 9)
     assert torch.equal(checkpoint["permutations"], hamming_permutations(count))
     assert len(checkpoint["history"]["loss"]) == 2 and all(map(math.isfinite, checkpoint["history"]["loss"]))
-    assert checkpoint["history"]["images_seen"] == 2 * 16 // 4  # as many images per step as rotation
+    assert checkpoint["history"]["images_seen"] == 2 * tiny.images_per_step(VIEWS)  # as many images per step as rotation
     model = PatchNet(encoder_from_checkpoint(checkpoint), 9, count)
     model.head.load_state_dict(checkpoint["head"])  # the head is stored whole
 

@@ -17,13 +17,15 @@ from sslteach.moco import (
     SplitBatchNorm2d,
     momentum_copy,
     momentum_update,
+    moco_logits,
     moco_loss,
     pretrain_moco,
     shuffled_keys,
     split_batchnorm,
 )
 from sslteach.simclr import Embedder, projection_head
-from sslteach.train import encoder_from_checkpoint, pretrain
+from sslteach.checkpoint import encoder_from_checkpoint
+from sslteach.methods import pretrain
 from helpers import random_images, tiny_profile
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -154,6 +156,53 @@ def test_moco_loss_starts_near_log_1_plus_K_and_returns_keys():
     assert 0 <= metrics["accuracy"] <= 1
     loss.backward()
     assert all(p.grad is None for p in key_model.parameters())
+
+
+def test_moco_logits_put_the_positive_key_in_column_0():
+    torch.manual_seed(0)
+    model = Embedder(split_batchnorm(small_convnet((4, 8)), 2), projection_head(8, 16, batch_norm=False))
+    key_model = momentum_copy(model)
+    queue = KeyQueue(64, 16, generator=torch.Generator().manual_seed(0))
+    images = random_images(8)
+    logits, labels, keys = moco_logits(model, key_model, queue, images, MoCoSettings(), torch.Generator().manual_seed(1))
+    assert logits.shape == (8, 1 + 64) and torch.equal(labels, torch.zeros(8, dtype=torch.long))
+    loss, metrics, same_keys = moco_loss(model, key_model, queue, images, MoCoSettings(), torch.Generator().manual_seed(1))
+    torch.testing.assert_close(loss, F.cross_entropy(logits, labels))  # the loss is cross-entropy on these logits
+    torch.testing.assert_close(same_keys, keys)
+
+
+def test_pretrain_moco_enqueues_each_steps_keys_then_moves_the_key_encoder(monkeypatch):
+    """The loop of the module's docstring: after each optimiser step, queue.push(keys of this step),
+    then momentum_update; the keys pushed are those the loss computed (B, D), without gradient."""
+    import sslteach.moco as moco
+
+    calls = []
+    push, update, loss = moco.KeyQueue.push, moco.momentum_update, moco.moco_loss
+
+    def spy_loss(*args, **kwargs):
+        value, metrics, keys = loss(*args, **kwargs)
+        calls.append(("loss", keys))
+        return value, metrics, keys
+
+    def spy_push(self, keys):
+        calls.append(("push", keys))
+        push(self, keys)
+
+    def spy_update(model, key_model, momentum):
+        calls.append(("momentum_update", momentum))
+        update(model, key_model, momentum)
+
+    monkeypatch.setattr(moco, "moco_loss", spy_loss)
+    monkeypatch.setattr(moco.KeyQueue, "push", spy_push)
+    monkeypatch.setattr(moco, "momentum_update", spy_update)
+    torch.manual_seed(0)
+    settings = MoCoSettings(queue_size=32, splits=2, momentum=0.5)
+    pretrain_moco(small_convnet((4, 8)), random_images(32), torch.zeros(32, dtype=torch.long), TINY, 10, 0, settings)
+    assert [name for name, _ in calls] == ["loss", "push", "momentum_update"] * TINY.steps
+    for step in range(TINY.steps):
+        (_, computed), (_, pushed), (_, momentum) = calls[3 * step: 3 * step + 3]
+        assert pushed is computed and pushed.shape == (TINY.images_per_step(), 128) and not pushed.requires_grad
+        assert momentum == 0.5
 
 
 def test_pretrain_moco_updates_queue_and_key_encoder():

@@ -12,7 +12,7 @@ from sslteach.encoders import small_convnet
 from sslteach.jigsaw import hamming_permutations
 from sslteach.npid import MemoryBank
 from sslteach.pirl import PIRLModel, PIRLSettings, pirl_loss, pretrain_pirl
-from sslteach.train import pretrain
+from sslteach.methods import pretrain
 from helpers import random_images, tiny_profile
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -97,7 +97,8 @@ def test_pretrain_pirl_history_and_heads():
     settings = PIRLSettings(feature_dim=8, permutations=4)
     heads, history, extras = pretrain_pirl(small_convnet((4, 8)), random_images(24), torch.zeros(24, dtype=torch.long), TINY, 10, 0, settings)
     assert len(history["loss"]) == 2 and all(math.isfinite(v) for v in history["loss"])
-    assert history["images_seen"] == 2 * 8
+    assert history["images_seen"] == 2 * 8 == TINY.steps * TINY.images_per_step(2)
+    assert history["knn_monitor"]["step"] == [0, 2]  # NPID's monitor: before the first step and after the last
     assert set(heads) == {"image_head.weight", "image_head.bias", "tile_head.weight", "tile_head.bias", "puzzle_head.weight", "puzzle_head.bias"}
     assert extras["permutations"].shape == (4, 9)
 

@@ -11,7 +11,7 @@ import torch.nn as nn
 from sslteach.augment import to_float
 from sslteach.encoders import small_convnet
 from sslteach.rotation import ROTATION_NAMES, rotate_batch, rotation_loss, rotation_probabilities
-from sslteach.train import Classifier
+from sslteach.loop import Classifier
 
 
 def images(B=5, S=8, dtype=torch.uint8, seed=0):

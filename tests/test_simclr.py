@@ -12,7 +12,7 @@ from sslteach.augment import grayscale
 from sslteach.contrastive import collapse_value
 from sslteach.encoders import small_convnet
 from sslteach.simclr import Embedder, SimCLRSettings, projection_head, simclr_loss, two_views
-from sslteach.train import pretrain
+from sslteach.methods import pretrain
 from helpers import random_images, tiny_profile
 
 pytestmark = pytest.mark.usefixtures("one_thread")

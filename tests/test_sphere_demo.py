@@ -19,9 +19,10 @@ from sslteach.encoders import small_convnet
 from sslteach.hypersphere import align_uniform_loss, alignment, uniformity
 from sslteach.profiles import CLASS
 from sslteach.sphere_demo import (
-    HeadSettings, Measured, MeasureSettings, ViewRecipe, encoder_features, find_checkpoint, measure,
+    HeadSettings, Measured, MeasureSettings, ViewRecipe, encoder_features, measure, measure_settings,
     measurement_images, train_head, uniform_points, view_features,
 )
+from sslteach.checkpoint import find_checkpoint
 
 matplotlib.use("Agg")
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -57,7 +58,7 @@ def image_sets(n_train=40, n_test=30):
 
 def test_measurement_images_are_the_prefixes_and_seeded_views():
     train, test = image_sets()
-    settings = MeasureSettings(bank_images=20, test_images=10, pair_images=6)
+    settings = MeasureSettings(bank_images=20, test_images=10, pair_images=6, knn_k=5, knn_temperature=0.1)
     a, b = measurement_images(train, test, settings), measurement_images(train, test, settings)
     assert a.bank.shape == (20, 3, 32, 32) and torch.equal(a.bank_labels, train.labels[:20])
     assert a.test.shape == (10, 3, 32, 32) and a.views.shape == (6, 2, 3, 32, 32)
@@ -67,7 +68,7 @@ def test_measurement_images_are_the_prefixes_and_seeded_views():
 
 def test_encoder_features_apply_the_encoder_to_every_part():
     train, test = image_sets()
-    images = measurement_images(train, test, MeasureSettings(bank_images=20, test_images=10, pair_images=6))
+    images = measurement_images(train, test, MeasureSettings(bank_images=20, test_images=10, pair_images=6, knn_k=5, knn_temperature=0.1))
     torch.manual_seed(0)
     encoder = small_convnet((4, 8)).eval()
     features = encoder_features(encoder, images)
@@ -76,19 +77,27 @@ def test_encoder_features_apply_the_encoder_to_every_part():
         torch.testing.assert_close(features.views[:, 1], encoder(images.views[:, 1]))
 
 
-def measured(bank, bank_labels, test, test_labels, views):
-    return Measured(bank, bank_labels, test, test_labels, views)
+def measured(bank, bank_labels, test, test_labels, views, k=5):
+    """A protocol of given features, with a k-neighbour kNN (temperature 0.1, as the profiles')."""
+    settings = MeasureSettings(len(bank), len(test), len(views), knn_k=k, knn_temperature=0.1)
+    return Measured(bank, bank_labels, test, test_labels, views, settings)
+
+
+def test_measure_settings_come_from_the_profile():
+    settings = measure_settings(CLASS)
+    assert (settings.bank_images, settings.test_images, settings.pair_images) == (5_000, 1_000, 500)
+    assert (settings.knn_k, settings.knn_temperature) == (CLASS.knn_k, CLASS.knn_temperature)
 
 
 def test_measure_collapse_and_scale_invariance():
     x = torch.ones(50, 4)
     labels = torch.arange(50) % 2
-    collapsed = measure(measured(x, labels, x[:10], labels[:10], torch.stack([x, x], 1)), num_classes=2, k=5)
+    collapsed = measure(measured(x, labels, x[:10], labels[:10], torch.stack([x, x], 1)), num_classes=2)
     assert collapsed["alignment"] == pytest.approx(0, abs=1e-6) and collapsed["uniformity"] == pytest.approx(0, abs=1e-6)
     z = uniform_points(200, 3)
     y = uniform_points(200, 3, seed=1)
-    m = measure(measured(z, labels.repeat(4), z[:20], labels[:20], torch.stack([z, y], 1)), num_classes=2, k=5)
-    scaled = measure(measured(7 * z, labels.repeat(4), 3 * z[:20], labels[:20], torch.stack([5 * z, 0.1 * y], 1)), num_classes=2, k=5)
+    m = measure(measured(z, labels.repeat(4), z[:20], labels[:20], torch.stack([z, y], 1)), num_classes=2)
+    scaled = measure(measured(7 * z, labels.repeat(4), 3 * z[:20], labels[:20], torch.stack([5 * z, 0.1 * y], 1)), num_classes=2)
     assert m == pytest.approx(scaled, abs=1e-5)  # features are normalised first
     assert m["alignment"] == pytest.approx(alignment(z, y).item(), abs=1e-6)
     assert m["uniformity"] == pytest.approx(((uniformity(z) + uniformity(y)) / 2).item(), abs=1e-6)
@@ -97,7 +106,7 @@ def test_measure_collapse_and_scale_invariance():
 def test_measure_knn_separates_separable_classes():
     labels = torch.arange(100) % 2
     features = F.one_hot(labels, 4).float() + 0.01 * torch.randn(100, 4, generator=torch.Generator().manual_seed(0))
-    m = measure(measured(features, labels, features, labels, torch.stack([features, features], 1)), num_classes=2, k=10)
+    m = measure(measured(features, labels, features, labels, torch.stack([features, features], 1), k=10), num_classes=2)
     assert m["knn"] == 1.0
 
 
@@ -115,7 +124,7 @@ def synthetic_bank(N=200, V=3, D=16, noise=0.3, seed=0):
     centres = torch.randn(N, 1, D, generator=g)
     bank = centres + noise * torch.randn(N, V, D, generator=g)
     labels = torch.arange(N) % 4
-    probe = Measured(bank[:, 0], labels, bank[:50, 1], labels[:50], bank[:50, :2])
+    probe = measured(bank[:, 0], labels, bank[:50, 1], labels[:50], bank[:50, :2])
     return bank, probe
 
 
@@ -126,7 +135,7 @@ def test_alignment_alone_collapses_and_uniformity_alone_spreads():
     bank, probe = synthetic_bank()
     _, aligned = train_head(bank, lambda a, b: align_uniform_loss(a, b, uniform_weight=0), SMOKE, [SMOKE.steps], probe)
     _, spread = train_head(bank, lambda a, b: align_uniform_loss(a, b, align_weight=0), SMOKE, [SMOKE.steps], probe)
-    collapsed, uniform = measure(aligned["snapshots"][SMOKE.steps], 4, k=5), measure(spread["snapshots"][SMOKE.steps], 4, k=5)
+    collapsed, uniform = measure(aligned["snapshots"][SMOKE.steps], 4), measure(spread["snapshots"][SMOKE.steps], 4)
     assert collapsed["uniformity"] > -0.1 and collapsed["alignment"] < 0.05
     assert uniform["uniformity"] < -1.4  # close to the circle's -1.58
 
@@ -134,7 +143,7 @@ def test_alignment_alone_collapses_and_uniformity_alone_spreads():
 def test_contrastive_head_pulls_pairs_together_and_spreads():
     bank, probe = synthetic_bank()
     _, history = train_head(bank, lambda a, b: nt_xent(a, b, 0.5), SMOKE, [0, SMOKE.steps], probe)
-    before, after = measure(history["snapshots"][0], 4, k=5), measure(history["snapshots"][SMOKE.steps], 4, k=5)
+    before, after = measure(history["snapshots"][0], 4), measure(history["snapshots"][SMOKE.steps], 4)
     assert after["alignment"] < before["alignment"]
     assert after["uniformity"] < -1.0
     assert history["loss"][-1] < history["loss"][0]

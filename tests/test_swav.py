@@ -18,7 +18,7 @@ from sslteach.swav import (
     swapped_prediction_loss,
     swav_loss,
 )
-from sslteach.train import pretrain
+from sslteach.methods import pretrain
 from helpers import tiny_profile
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -1,4 +1,4 @@
-"""Tests of sslteach.train, sslteach.evaluate and sslteach.checkpoint.
+"""Tests of sslteach.methods, sslteach.train, sslteach.evaluate and sslteach.checkpoint.
 
 Tiny synthetic data throughout: a few-step smoke run of every method under both profiles
 (the full profile's ResNet-18 and mixed-precision path included, on the CPU), reference loops
@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from sslteach import checkpoint as checkpoint_module
+from sslteach import methods as methods_module
 from sslteach import train as train_module
 from sslteach.augment import to_float
 from sslteach.checkpoint import FORMAT_VERSION, CheckpointError, load_checkpoint, save_checkpoint
@@ -36,17 +37,10 @@ from sslteach.evaluate import (
     knn_predict,
 )
 from sslteach.profiles import CLASS, FULL
-from sslteach.train import (
-    METHODS,
-    Classifier,
-    encoder_from_checkpoint,
-    fit,
-    load_or_pretrain,
-    pretrain,
-    recompute_batchnorm,
-    supervised_loss,
-    warmup_cosine,
-)
+from sslteach.rotation import VIEWS as ROTATION_VIEWS
+from sslteach.checkpoint import encoder_from_checkpoint
+from sslteach.loop import Classifier, fit, recompute_batchnorm, supervised_loss, warmup_cosine
+from sslteach.methods import METHODS, load_or_pretrain, pretrain
 from helpers import random_images, tiny_profile
 
 # Few-step versions of the two profiles. The full one keeps resnet18 and mixed_precision=True:
@@ -116,6 +110,31 @@ def test_fit_is_deterministic_for_a_seed():
     for (name, a), b in zip(first.state_dict().items(), second.state_dict().values()):
         assert torch.equal(a, b), name
     assert any(not torch.equal(a, b) for a, b in zip(first.state_dict().values(), other.state_dict().values()))
+
+
+def test_fit_hands_the_loss_state_to_after_step_after_the_optimiser_step():
+    """A loss returning (loss, metrics, state) has ``after_step(state)`` called once per step,
+    after the weights moved; a loss returning (loss, metrics) gets ``after_step()``."""
+    images, labels = colour_task()
+    profile = dataclasses.replace(CLASS, steps=3, batch_size=8, warmup_steps=1)
+    torch.manual_seed(0)
+    model = Classifier(small_convnet((8, 16)), 2)
+    seen = []
+
+    def loss_with_state(model, batch, batch_labels, generator):
+        loss, metrics = supervised_loss(model, batch, batch_labels, generator)
+        return loss, metrics, (batch_labels, model.head.weight.detach().clone())
+
+    def after_step(state):
+        batch_labels, weight_in_loss = state
+        seen.append(batch_labels)
+        assert not torch.equal(model.head.weight, weight_in_loss)  # called after the optimiser step
+
+    history = fit(model, loss_with_state, images, labels, profile, images_per_step=8, after_step=after_step)
+    assert len(seen) == 3 and all(s.shape == (8,) for s in seen) and len(history["loss"]) == 3
+    calls = []
+    fit(model, supervised_loss, images, labels, profile, images_per_step=8, after_step=lambda: calls.append(1))
+    assert calls == [1, 1, 1]
 
 
 # ----------------------------------------------------------------------------- pretrain smoke
@@ -303,15 +322,15 @@ def test_load_checkpoint_names_a_truncated_file(tmp_path):
 def test_load_or_pretrain_uses_the_shipped_checkpoint_and_checks_it(tmp_path, monkeypatch):
     images, labels = random_images(N=8), torch.arange(8) % 10
     shipped = tmp_path / "shipped"
-    made = load_or_pretrain("rotation", shipped / "class" / "rotation.pt", images, labels, TINY_CLASS)
+    made = load_or_pretrain("rotation", images, labels, TINY_CLASS, path=shipped / "class" / "rotation.pt")
     assert made["source"] == "trained"
     monkeypatch.setenv("SSLTEACH_CHECKPOINTS", str(shipped))
     calls = []
-    real_pretrain = train_module.pretrain
-    monkeypatch.setattr(train_module, "pretrain", lambda *a, **k: calls.append(a[0]) or real_pretrain(*a, **k))
+    real_pretrain = methods_module.pretrain
+    monkeypatch.setattr(methods_module, "pretrain", lambda *a, **k: calls.append(a[0]) or real_pretrain(*a, **k))
 
     data_path = tmp_path / "data" / "checkpoints" / "class" / "rotation.pt"
-    loaded = load_or_pretrain("rotation", data_path, images, labels, TINY_CLASS)
+    loaded = load_or_pretrain("rotation", images, labels, TINY_CLASS, path=data_path)
     assert calls == [] and loaded["source"] == str(shipped / "class" / "rotation.pt")
     assert all(torch.equal(loaded["encoder"][k], v) for k, v in made["encoder"].items())
     assert not data_path.exists()  # nothing is copied; the shipped file is read in place
@@ -320,18 +339,18 @@ def test_load_or_pretrain_uses_the_shipped_checkpoint_and_checks_it(tmp_path, mo
     sums = shipped / "class" / "SHA256SUMS"
     sums.write_text(sums.read_text().replace("rotation.pt", "other.pt"))
     with pytest.raises(CheckpointError, match="not listed"):
-        load_or_pretrain("rotation", data_path, images, labels, TINY_CLASS)
+        load_or_pretrain("rotation", images, labels, TINY_CLASS, path=data_path)
     sums.write_text("0" * 64 + "  rotation.pt\n")
     with pytest.raises(CheckpointError, match="damaged"):
-        load_or_pretrain("rotation", data_path, images, labels, TINY_CLASS)
+        load_or_pretrain("rotation", images, labels, TINY_CLASS, path=data_path)
 
     # SSLTEACH_RETRAIN=1 ignores the shipped files: the lecture trains its own and saves it.
     monkeypatch.setenv("SSLTEACH_RETRAIN", "1")
-    assert load_or_pretrain("rotation", data_path, images, labels, TINY_CLASS)["source"] == "trained"
+    assert load_or_pretrain("rotation", images, labels, TINY_CLASS, path=data_path)["source"] == "trained"
     assert calls == ["rotation"] and data_path.is_file()
     # Its own checkpoint now comes first, retrain or not.
     monkeypatch.delenv("SSLTEACH_RETRAIN")
-    assert load_or_pretrain("rotation", data_path, images, labels, TINY_CLASS)["source"] == str(data_path)
+    assert load_or_pretrain("rotation", images, labels, TINY_CLASS, path=data_path)["source"] == str(data_path)
 
 
 def test_train_all_trains_each_method_once_with_checksums(tmp_path, monkeypatch, capsys):
@@ -357,19 +376,19 @@ def test_train_all_trains_each_method_once_with_checksums(tmp_path, monkeypatch,
 def test_load_or_pretrain_trains_once_then_loads(tmp_path, monkeypatch):
     images, labels = random_images(N=8), torch.arange(8) % 10
     path = tmp_path / "rotation.pt"
-    first = load_or_pretrain("rotation", path, images, labels, TINY_CLASS)
+    first = load_or_pretrain("rotation", images, labels, TINY_CLASS, path=path)
     assert path.is_file()
 
     def no_training(*args, **kwargs):
         raise AssertionError("pretrain called although the checkpoint exists")
 
-    monkeypatch.setattr(train_module, "pretrain", no_training)
-    second = load_or_pretrain("rotation", path, images, labels, TINY_CLASS)
+    monkeypatch.setattr(methods_module, "pretrain", no_training)
+    second = load_or_pretrain("rotation", images, labels, TINY_CLASS, path=path)
     assert second["history"] == first["history"]
     assert all(torch.equal(second["encoder"][k], v) for k, v in first["encoder"].items())
     # A checkpoint of another method (or profile) at the path is not reused.
     with pytest.raises(AssertionError, match="pretrain called"):
-        load_or_pretrain("supervised", path, images, labels, TINY_CLASS)
+        load_or_pretrain("supervised", images, labels, TINY_CLASS, path=path)
 
 
 # ----------------------------------------------------------------------------- kNN
@@ -400,7 +419,7 @@ def test_knn_predict_matches_reference_loop(k, temperature):
 def test_knn_with_k1_returns_the_label_of_the_same_point():
     g = torch.Generator().manual_seed(0)
     features, labels = torch.randn(30, 5, generator=g), torch.randint(0, 4, (30,), generator=g)
-    assert torch.equal(knn_predict(features, labels, 3 * features, num_classes=4, k=1), labels)
+    assert torch.equal(knn_predict(features, labels, 3 * features, num_classes=4, k=1, temperature=0.1), labels)
 
 
 # ----------------------------------------------------------------------------- linear probe
@@ -495,7 +514,7 @@ def test_train_and_evaluate_command_lines(tmp_path):
     out = run_cli(["sslteach.train", "random-init", "--profile", "class", "--out", "tmp/x.pt"], tmp_path, data)
     assert "random-init" in out and (tmp_path / "tmp" / "x.pt").is_file()
     run_cli(["sslteach.train", "rotation", "--profile", "class", "--steps", "2", "--out", "tmp/r.pt"], tmp_path, data)
-    assert load_checkpoint(tmp_path / "tmp" / "r.pt")["history"]["images_seen"] == 2 * CLASS.batch_size // 4
+    assert load_checkpoint(tmp_path / "tmp" / "r.pt")["history"]["images_seen"] == 2 * CLASS.images_per_step(ROTATION_VIEWS)
 
     line = run_cli(["sslteach.evaluate", "tmp/x.pt"], tmp_path, data).strip().splitlines()[-1]
     report = json.loads(line)
@@ -521,16 +540,17 @@ def test_load_or_pretrain_retrains_when_the_profile_changed(tmp_path, monkeypatc
         return {"method": method, "profile": profile.name, "profile_settings": dataclasses.asdict(profile),
                 "seed": seed, "encoder": {}, "history": {}}
 
-    monkeypatch.setattr(train_module, "pretrain", fake_pretrain)
+    monkeypatch.setattr(methods_module, "pretrain", fake_pretrain)
     path = tmp_path / "c.pt"
     images, labels = random_images(N=4), torch.zeros(4, dtype=torch.long)
     for steps in (3, 3, 5):
-        train_module.load_or_pretrain("rotation", path, images, labels, dataclasses.replace(CLASS, steps=steps))
+        methods_module.load_or_pretrain("rotation", images, labels, dataclasses.replace(CLASS, steps=steps), path=path)
     assert calls == [3, 5]  # the second call loaded; the edited profile retrained
 
 
 def test_knn_check_accepts_the_package_and_names_each_usual_mistake(capsys):
-    from sslteach.checks import ExerciseError, _knn_variant, check_knn
+    from sslteach.checks import ExerciseError, check_knn
+    from sslteach.checks.lecture00_introduction import _knn_variant
 
     check_knn(knn_predict)
     assert "correct" in capsys.readouterr().out

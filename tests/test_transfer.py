@@ -9,9 +9,10 @@ import torch
 from sslteach import transfer
 from sslteach.data.store import ImageSet
 from sslteach.encoders import build_encoder
-from sslteach.train import METHODS, encoder_from_checkpoint, SHIPPED_CHECKPOINTS
+from sslteach.checkpoint import SHIPPED_CHECKPOINTS, encoder_from_checkpoint
+from sslteach.methods import METHODS
 from sslteach.checkpoint import load_checkpoint
-from sslteach.profiles import CLASS
+from sslteach.profiles import CLASS, EVALUATION_SETTINGS, TRAINING_SETTINGS
 
 from helpers import random_images
 
@@ -146,7 +147,7 @@ def test_the_shipped_table_measured_the_shipped_checkpoints():
     folder = SHIPPED_CHECKPOINTS / "class"
     table = json.loads((folder / transfer.TABLE_FILE).read_text())
     assert table["protocol"] == transfer.PROTOCOL
-    assert table["profile_settings"] == dataclasses.asdict(CLASS)
+    assert table["profile_settings"] == CLASS.settings(("name", *TRAINING_SETTINGS, *EVALUATION_SETTINGS))
     assert set(table["rows"]) == {"raw pixels", *METHODS}
     for method in METHODS:
         encoder = encoder_from_checkpoint(load_checkpoint(folder / f"{method}.pt", checksum_required=True), "cpu")

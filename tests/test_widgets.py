@@ -7,7 +7,7 @@ widgets = pytest.importorskip("ipywidgets")
 from sslteach.checks import ExerciseError, check_rotate_all  # noqa: E402
 from sslteach.encoders import small_convnet  # noqa: E402
 from sslteach.rotation import rotate_batch, rotation_probabilities  # noqa: E402
-from sslteach.train import Classifier  # noqa: E402
+from sslteach.loop import Classifier  # noqa: E402
 from sslteach.widgets import RotationExplorer, png_bytes  # noqa: E402
 
 

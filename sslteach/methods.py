@@ -1,0 +1,91 @@
+"""The methods the course trains: one table, one way to pretrain, one way to load or train.
+
+Each method's pretrain function lives next to its loss, in the method's own module
+(``sslteach.rotation.pretrain_rotation``, ``sslteach.simclr.pretrain_simclr``, ...), together with
+the function that rebuilds its trained network from a checkpoint. Every pretrain function takes
+a fresh encoder on the device and returns (head weights or None, history, extra checkpoint
+entries); it trains the encoder in place, with the budget of the profile: the same number of
+optimiser steps, with the same number of images through the encoder per step.
+
+``python -m sslteach.train`` is the command line over this table; the lectures call
+:func:`load_or_pretrain`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import torch
+
+from .baselines import pretrain_random_init, pretrain_supervised
+from .checkpoint import checkpoint_path, find_checkpoint, save_checkpoint
+from .clustering import pretrain_deepcluster
+from .colorizer import pretrain_colorization, pretrain_colorization_regression
+from .context import CONTEXT_ABERRATION, CONTEXT_ABERRATION_DROPPING, CONTEXT_NO_GAP, pretrain_context
+from .device import seed_everything
+from .encoders import build_encoder
+from .jigsaw import pretrain_jigsaw
+from .moco import pretrain_moco
+from .npid import pretrain_npid
+from .pirl import pretrain_pirl
+from .profiles import Profile
+from .rotation import pretrain_rotation
+from .simclr import pretrain_simclr, pretrain_simclr_no_color
+from .swav import pretrain_swav
+
+PRETRAINERS = {
+    "rotation": pretrain_rotation,
+    "supervised": pretrain_supervised,
+    "random-init": pretrain_random_init,
+    "colorization": pretrain_colorization,
+    "colorization-regression": pretrain_colorization_regression,
+    "simclr": pretrain_simclr,
+    "simclr-no-color": pretrain_simclr_no_color,
+    "swav": pretrain_swav,
+    "deepcluster": pretrain_deepcluster,
+    "npid": pretrain_npid,
+    "moco": pretrain_moco,
+    "pirl": pretrain_pirl,
+    "context": pretrain_context,
+    "context-nogap": functools.partial(pretrain_context, task=CONTEXT_NO_GAP),
+    "context-aberration": functools.partial(pretrain_context, task=CONTEXT_ABERRATION),
+    "context-aberration-dropping": functools.partial(pretrain_context, task=CONTEXT_ABERRATION_DROPPING),
+    "jigsaw": pretrain_jigsaw,
+    "jigsaw-10": functools.partial(pretrain_jigsaw, count=10),
+    "jigsaw-1000": functools.partial(pretrain_jigsaw, count=1000),
+}
+METHODS = tuple(PRETRAINERS)
+
+
+def pretrain(method: str, images, labels, profile: Profile, num_classes: int = 10, seed: int = 0) -> dict:
+    """Run one method on ``images`` (on the device) and return a checkpoint dict."""
+    if method not in PRETRAINERS:
+        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
+    seed_everything(seed)
+    encoder = build_encoder(profile.encoder).to(images.device, memory_format=torch.channels_last)
+    head_state, history, extras = PRETRAINERS[method](encoder, images, labels, profile, num_classes, seed)
+    encoder.eval()
+    return {
+        "method": method,
+        "profile": profile.name,
+        "profile_settings": dataclasses.asdict(profile),
+        "encoder_name": profile.encoder,
+        "encoder": encoder.state_dict(),
+        "head": head_state,
+        "seed": seed,
+        "history": history,
+        **extras,
+    }
+
+
+def load_or_pretrain(method: str, images, labels, profile: Profile, seed: int = 0, path=None) -> dict:
+    """The lectures' pattern: load the checkpoint of this exact run (:func:`find_checkpoint`:
+    ``data/checkpoints/<profile>/``, then the course's shipped ones), else train and save it at
+    ``path`` (default :func:`checkpoint_path`); ``checkpoint["source"]`` is then "trained"."""
+    checkpoint = find_checkpoint(method, profile, seed, path)
+    if checkpoint is not None:
+        return checkpoint
+    checkpoint = pretrain(method, images, labels, profile, seed=seed)
+    save_checkpoint(path if path is not None else checkpoint_path(method, profile, seed), checkpoint)
+    checkpoint["source"] = "trained"
+    return checkpoint
