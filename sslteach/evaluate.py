@@ -12,6 +12,7 @@ import argparse
 import dataclasses
 import json
 import sys
+import time
 
 import torch
 import torch.nn.functional as F
@@ -149,6 +150,43 @@ def probe_data(train_set, test_set, profile):
     n_train = profile.probe_train_images or len(train_set.images)
     n_test = profile.test_images or len(test_set.images)
     return train_set.images[:n_train], train_set.labels[:n_train], test_set.images[:n_test], test_set.labels[:n_test]
+
+
+VALIDATION_IMAGES = 5_000
+"""Training images held out as the validation split that recipes are tuned on (the last ones
+of the prepared training split, which is stored shuffled: a fair sample of every class)."""
+
+
+def validation_split(train_set, count: int = VALIDATION_IMAGES):
+    """(fit, validation): the training split less its last ``count`` images, and those images.
+
+    Tuning a recipe pretrains and fits probes on ``fit`` and compares settings on
+    ``validation``; the test split is never looked at while choosing.
+    """
+    if not 0 < count < len(train_set):
+        raise ValueError(f"cannot hold out {count} of {len(train_set)} training images")
+    n = len(train_set) - count
+    return train_set.subset(torch.arange(n)), train_set.subset(torch.arange(n, len(train_set)))
+
+
+def readout(encoder, train_set, test_set, profile) -> dict:
+    """The course's headline readout of a frozen encoder (the one most SSL papers report).
+
+    The encoder's pooled final features (``extract_features``, block None) of *every* image of
+    ``train_set`` with its label, then on ``test_set``: weighted kNN with the profile's k and
+    temperature (Wu et al. 2018: k = 200, t = 0.1) and a linear probe fitted on all the labelled
+    features (weight decay chosen on a fifth of them). Returns {"knn", "linear_probe",
+    "train_images", "test_images", "seconds"}.
+    """
+    start = time.perf_counter()
+    device = next(encoder.parameters()).device
+    scores = evaluate_features(
+        extract_features(encoder, train_set.images), train_set.labels.to(device),
+        extract_features(encoder, test_set.images), test_set.labels.to(device),
+        len(train_set.classes), profile.knn_k, profile.knn_temperature,
+    )
+    return {**scores, "train_images": len(train_set), "test_images": len(test_set),
+            "seconds": time.perf_counter() - start}
 
 
 def evaluate_encoder(encoder, train_set, test_set, profile, block: int | None = None):

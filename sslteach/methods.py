@@ -57,13 +57,20 @@ PRETRAINERS = {
 METHODS = tuple(PRETRAINERS)
 
 
-def pretrain(method: str, images, labels, profile: Profile, num_classes: int = 10, seed: int = 0) -> dict:
-    """Run one method on ``images`` (on the device) and return a checkpoint dict."""
+def pretrain(method: str, images, labels, profile: Profile, num_classes: int = 10, seed: int = 0, **options) -> dict:
+    """Run one method on ``images`` (on the device) and return a checkpoint dict.
+
+    ``options`` go to the method's pretrain function as keyword arguments, to try other
+    settings than its recipe (``settings=SwAVSettings(prototypes=30)``, ``count=1000``): the
+    checkpoint records them under ``"options"`` (settings dataclasses as dicts).
+    """
     if method not in PRETRAINERS:
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
     seed_everything(seed)
     encoder = build_encoder(profile.encoder).to(images.device, memory_format=torch.channels_last)
-    head_state, history, extras = PRETRAINERS[method](encoder, images, labels, profile, num_classes, seed)
+    head_state, history, extras = PRETRAINERS[method](encoder, images, labels, profile, num_classes, seed, **options)
+    if options:
+        extras = {**extras, "options": {k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v for k, v in options.items()}}
     encoder.eval()
     return {
         "method": method,

@@ -1,0 +1,79 @@
+"""tools/sweep.py and the validation readout it uses (issue 16): recipes are tuned on training
+images held out from pretraining, and every run leaves one reproducible JSON line."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from sslteach.data.store import ImageSet
+from sslteach.evaluate import readout, validation_split
+from sslteach.methods import pretrain
+from sslteach.checkpoint import encoder_from_checkpoint
+from sslteach.profiles import CLASS
+from sslteach.swav import SwAVSettings
+from helpers import load_tool, random_images, tiny_profile
+
+sweep = load_tool("sweep")
+TINY = {"steps": 2, "batch_size": 16, "warmup_steps": 1, "knn_k": 5}
+
+
+def image_set(N: int = 64) -> ImageSet:
+    return ImageSet(random_images(N), torch.arange(N) % 10, [str(c) for c in range(10)], {"dataset": "random"})
+
+
+def test_the_validation_split_is_the_tail_of_the_training_split():
+    train = image_set(64)
+    fit, val = validation_split(train, 16)
+    assert len(fit) == 48 and len(val) == 16
+    assert torch.equal(fit.images, train.images[:48]) and torch.equal(val.images, train.images[48:])
+    assert torch.equal(val.labels, train.labels[48:])
+    with pytest.raises(ValueError, match="cannot hold out"):
+        validation_split(train, 64)
+
+
+def test_readout_uses_every_labelled_image_and_the_profiles_knn():
+    train, test = image_set(48), image_set(16)
+    profile = tiny_profile()
+    encoder = encoder_from_checkpoint(pretrain("random-init", train.images, train.labels, profile), "cpu")
+    scores = readout(encoder, train, test, dataclasses.replace(profile, knn_k=5))
+    assert scores["train_images"] == 48 and scores["test_images"] == 16
+    assert 0 <= scores["knn"] <= 1 and 0 <= scores["linear_probe"] <= 1
+
+
+def test_settings_are_found_in_the_methods_dataclasses_and_keywords():
+    assert sweep.method_options("swav", {"prototypes": 30}) == {"settings": SwAVSettings(prototypes=30)}
+    assert sweep.method_options("jigsaw", {"count": 10, "input_size": 16}) == {"count": 10, "input_size": 16}
+    assert sweep.method_options("context", {"input_size": 16})["task"].input_size == 16
+    assert sweep.method_options("rotation", {}) == {}
+    with pytest.raises(SystemExit, match="swav has no setting protoypes; its settings: .*prototypes"):
+        sweep.method_options("swav", {"protoypes": 30})
+    assert sweep.parse_assignments(["lr=0.05", "color=False", "name=x"]) == {"lr": 0.05, "color": False, "name": "x"}
+    with pytest.raises(SystemExit, match="NAME=VALUE"):
+        sweep.parse_assignments(["lr"])
+
+
+def test_a_run_pretrains_on_the_fit_images_and_reads_out_on_the_validation_images(tmp_path):
+    record = sweep.run("swav", {"prototypes": 7}, TINY, seed=3, validation=16, device="cpu", train_set=image_set(64))
+    assert record["validation"]["fit_images"] == 48 and record["validation"]["validation_images"] == 16
+    assert 0 <= record["validation"]["linear_probe"] <= 1
+    assert record["recipe"]["settings"]["prototypes"] == 7 and record["recipe"]["settings"]["temperature"] == 0.1
+    assert record["profile"]["steps"] == 2 and record["profile"]["lr"] == CLASS.lr and record["seed"] == 3
+    out = tmp_path / "sweeps" / "swav.jsonl"
+    sweep.append_line(out, record)
+    sweep.append_line(out, {**record, "seed": 4})
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line["seed"] for line in lines] == [3, 4]
+
+
+def test_the_same_run_gives_the_same_validation_numbers():
+    first = sweep.run("rotation", {}, TINY, seed=0, validation=16, device="cpu", train_set=image_set(64))
+    second = sweep.run("rotation", {}, TINY, seed=0, validation=16, device="cpu", train_set=image_set(64))
+    assert first["validation"] == second["validation"]
+
+
+def test_a_method_without_training_steps_is_read_out_too():
+    record = sweep.run("random-init", {}, TINY, seed=0, validation=16, device="cpu", train_set=image_set(64))
+    assert record["final_loss"] is None and 0 <= record["validation"]["knn"] <= 1
