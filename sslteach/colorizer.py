@@ -11,6 +11,8 @@ because it is far more sensitive to detail in lightness than in colour.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -36,35 +38,51 @@ AB_SCALE = 110.0  # the regressor predicts ab / 110 = tanh(output), as in the Py
 DOWNSAMPLE = 4  # the head predicts on the encoder's stage-3 grid, H/4 x W/4
 
 
+@dataclasses.dataclass(frozen=True)
+class ColorizationSettings:
+    stages: int = 3
+    """Encoder stages under the head. 3: the head reads the stage-3 grid (H/4) and stage 4 is
+    never trained. 4: the head reads stage 4 (H/8) and upsamples its features 2x to the H/4
+    grid of the targets, as the paper's network ends at 1/8 resolution with an upsampling
+    conv8; every stage is then trained, the one the pooled features come from included."""
+
+
 class ColorizationNet(nn.Module):
-    """Encoder stages 1-3 on the lightness, then a per-pixel head: (B, 3, H, W) -> (B, K, H/4, W/4).
+    """Encoder stages on the lightness, then a per-pixel head: (B, 3, H, W) -> (B, K, H/4, W/4).
 
     Fully convolutional, so any H, W divisible by 8 works (a photograph at native size too);
-    stage 4 and the global pooling are not used.
+    the global pooling is not used.
 
     Parameters
     ----------
     encoder : Encoder
-        With at least three stages, the third at 1/4 resolution (both course encoders).
+        With at least ``stages`` stages, the third at 1/4 resolution and the fourth at 1/8 (both
+        course encoders).
     num_outputs : int
         K: Q bin logits for colorization as classification, 2 for ab regression.
+    stages : int
+        3 or 4 (``ColorizationSettings.stages``): the stage the head reads.
     """
 
-    def __init__(self, encoder: Encoder, num_outputs: int):
+    def __init__(self, encoder: Encoder, num_outputs: int, stages: int = 3):
         super().__init__()
+        if stages not in (3, 4):
+            raise ValueError(f"the head reads stage 3 or 4, not {stages}")
         self.encoder = encoder
         self.num_outputs = num_outputs
-        width = encoder.block_dims[2]
+        self.stages = stages
+        width = encoder.block_dims[stages - 1]
+        upsample = [nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)] if stages == 4 else []
         self.head = nn.Sequential(
             nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
-            nn.Conv2d(width, num_outputs, 1),
+            *upsample, nn.Conv2d(width, num_outputs, 1),
         )
 
     def forward_lightness(self, L: torch.Tensor) -> torch.Tensor:
         """L : (B, 1, H, W) in Lab units [0, 100] -> (B, K, H/4, W/4)."""
         grey = (L / 100).expand(-1, 3, -1, -1)  # (B, 3, H, W): the same encoder input as RGB
         h = self.encoder.normalize(grey.contiguous(memory_format=torch.channels_last))
-        for block in self.encoder.blocks[:3]:  # = forward_blocks(grey)[2], without stage 4
+        for block in self.encoder.blocks[:self.stages]:  # = forward_blocks(grey)[stages - 1]
             h = block(h)
         return self.head(h)  # (B, K, H/4, W/4)
 
@@ -205,33 +223,35 @@ def fit_prior(images: torch.Tensor, bins: torch.Tensor, max_images: int = 5000,
     return prior, rebalancing_weights(prior, lam=0.5)
 
 
-def pretrain_colorization(encoder, images, labels, profile: Profile, num_classes: int, seed: int):
+def pretrain_colorization(encoder, images, labels, profile: Profile, num_classes: int, seed: int,
+                          settings: ColorizationSettings = ColorizationSettings()):
     """Colorization as classification over the ab bins, rebalanced by the prior of the training
     images (fitted before training), ``batch_size`` images a step. Labels are not used.
-    Returns (head weights, history, {"bins": (Q, 2), "prior": (Q,)})."""
+    Returns (head weights, history, {"bins": (Q, 2), "prior": (Q,), "stages": the head's stage})."""
     bins = ab_gamut_bins().to(images.device)
     prior, weights = fit_prior(images, bins)
-    model = ColorizationNet(encoder, len(bins)).to(images.device)
+    model = ColorizationNet(encoder, len(bins), settings.stages).to(images.device)
     loss_fn = lambda m, x, y, g: colorization_loss(m, x, bins, weights, g)  # noqa: E731 - labels unused
     history = fit(model, loss_fn, images, labels, profile, images_per_step=profile.images_per_step(),
                   seed=seed, desc="colorization")
-    return model.head.state_dict(), history, {"bins": bins.cpu(), "prior": prior.cpu()}
+    return model.head.state_dict(), history, {"bins": bins.cpu(), "prior": prior.cpu(), "stages": settings.stages}
 
 
-def pretrain_colorization_regression(encoder, images, labels, profile: Profile, num_classes: int, seed: int):
+def pretrain_colorization_regression(encoder, images, labels, profile: Profile, num_classes: int, seed: int,
+                                     settings: ColorizationSettings = ColorizationSettings()):
     """The L2 regression baseline of colorization (the paper's Eq. 1), on the same budget.
-    Returns (head weights, history, {})."""
-    model = ColorizationNet(encoder, 2).to(images.device)
+    Returns (head weights, history, {"stages": the head's stage})."""
+    model = ColorizationNet(encoder, 2, settings.stages).to(images.device)
     loss_fn = lambda m, x, y, g: regression_loss(m, x, g)  # noqa: E731 - labels unused
     history = fit(model, loss_fn, images, labels, profile, images_per_step=profile.images_per_step(),
                   seed=seed, desc="colorization-regression")
-    return model.head.state_dict(), history, {}
+    return model.head.state_dict(), history, {"stages": settings.stages}
 
 
 def colorization_model_from_checkpoint(checkpoint: dict, device=None) -> ColorizationNet:
     """The trained colorizer of a ``colorization`` checkpoint (Q bin logits; its bins are
     ``checkpoint["bins"]``) or of a ``colorization-regression`` one (ab), in eval mode."""
     outputs = len(checkpoint["bins"]) if "bins" in checkpoint else 2
-    model = ColorizationNet(encoder_from_checkpoint(checkpoint), outputs)
+    model = ColorizationNet(encoder_from_checkpoint(checkpoint), outputs, checkpoint.get("stages", 3))
     model.head.load_state_dict(checkpoint["head"])
     return model.to(device or "cpu").eval()

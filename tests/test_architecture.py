@@ -115,11 +115,14 @@ REBUILDERS = {
 }
 
 
-@pytest.mark.parametrize("method", REBUILDERS)
-def test_each_method_rebuilds_its_trained_network(method):
+@pytest.mark.parametrize("method, options", [(m, {}) for m in REBUILDERS] + [
+    ("colorization", {"settings": colorizer.ColorizationSettings(stages=4)}),
+    ("jigsaw", {"input_size": 16}),
+], ids=lambda x: x if isinstance(x, str) else "-".join(map(str, x.values())) or "recipe")
+def test_each_method_rebuilds_its_trained_network(method, options):
     torch.manual_seed(0)
     images, labels = random_images(N=32), torch.arange(32) % 10
-    checkpoint = pretrain(method, images, labels, tiny_profile(steps=1, batch_size=16))
+    checkpoint = pretrain(method, images, labels, tiny_profile(steps=1, batch_size=16), **options)
     model = REBUILDERS[method](checkpoint, "cpu")
     assert not model.training
     state = model.state_dict()

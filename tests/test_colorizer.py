@@ -54,6 +54,25 @@ def test_shapes_at_any_size(H, W, encoder):
     assert out.shape == (2, 7, H // 4, W // 4) and torch.isfinite(out).all()
 
 
+@pytest.mark.parametrize("encoder", ["small", "resnet18"])
+def test_a_head_on_stage_four_predicts_on_the_same_grid_and_trains_every_stage(encoder):
+    torch.manual_seed(0)
+    model = ColorizationNet(build_encoder(encoder), 7, stages=4)
+    out = model(torch.rand(2, 3, 64, 96))
+    assert out.shape == (2, 7, 16, 24)
+    out.square().mean().backward()
+    for i, block in enumerate(model.encoder.blocks):
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in block.parameters()), f"stage {i + 1} gets no gradient"
+    with pytest.raises(ValueError, match="stage 3 or 4"):
+        ColorizationNet(build_encoder("small"), 7, stages=2)
+
+
+def test_the_default_head_leaves_stage_four_untrained():
+    model = ColorizationNet(build_encoder("small"), 7)
+    model(torch.rand(2, 3, 32, 32)).square().mean().backward()
+    assert all(p.grad is None for p in model.encoder.blocks[3].parameters())
+
+
 def test_stage_three_matches_forward_blocks():
     model = tiny_net(5).eval()
     x = torch.rand(2, 3, 32, 32)

@@ -48,6 +48,7 @@ def test_settings_are_found_in_the_methods_dataclasses_and_keywords():
     assert sweep.method_options("jigsaw", {"count": 10, "input_size": 16}) == {"count": 10, "input_size": 16}
     assert sweep.method_options("context", {"input_size": 16})["task"].input_size == 16
     assert sweep.method_options("rotation", {}) == {}
+    assert sweep.method_options("colorization", {"stages": 4})["settings"].stages == 4
     with pytest.raises(SystemExit, match="swav has no setting protoypes; its settings: .*prototypes"):
         sweep.method_options("swav", {"protoypes": 30})
     assert sweep.parse_assignments(["lr=0.05", "color=False", "name=x"]) == {"lr": 0.05, "color": False, "name": "x"}
