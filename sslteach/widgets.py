@@ -14,8 +14,11 @@ from PIL import Image
 from torchvision.utils import make_grid
 
 from .augment import to_float
+from .clustering import kmeans, normalized_mutual_info
 from .colorization import rgb_to_lab
 from .colorizer import decode_colors, predict_colors
+from .context import (ABERRATION, CENTRE_CELL, CONTEXT, NEIGHBOUR_CELLS, NEIGHBOUR_NAMES, ContextTask,
+                      chromatic_aberration, context_probabilities, crop_patches, grid_corners)
 from .contrastive import candidate_gradients
 from .jigsaw import assemble, cut_tiles, jigsaw_probabilities, normalize_tiles
 from .rotation import ROTATION_NAMES
@@ -27,6 +30,15 @@ def png_bytes(image: torch.Tensor, scale: int = 4) -> bytes:
     picture = Image.fromarray(array).resize((array.shape[1] * scale, array.shape[0] * scale), Image.NEAREST)
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def figure_png_bytes(fig) -> bytes:
+    """A matplotlib ``Figure`` (made without pyplot, so nothing is shown twice) -> PNG bytes."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    buffer = io.BytesIO()
+    FigureCanvasAgg(fig).print_png(buffer)
     return buffer.getvalue()
 
 
@@ -278,7 +290,6 @@ class ContrastTemperatureExplorer(widgets.VBox):
 
     def figure_png(self) -> bytes:
         """Left: softmax over the candidates by similarity. Right: each negative's share of the push."""
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
         s, p = self.similarities.numpy(), self.probabilities.numpy()
@@ -294,6 +305,216 @@ class ContrastTemperatureExplorer(widgets.VBox):
         right.set(xlabel="cosine similarity to the anchor", ylabel="share of the push", yscale="log",
                   ylim=(max(share.min(), 1e-12) / 2, 2), title="gradient on each negative, p_j / tau")
         fig.tight_layout()
-        buffer = io.BytesIO()
-        FigureCanvasAgg(fig).print_png(buffer)
-        return buffer.getvalue()
+        return figure_png_bytes(fig)
+
+
+class ContextExplorer(widgets.VBox):
+    """Lecture 02's lens shortcut, one pair at a time: pick a test image, a neighbour and the
+    lens (simulated chromatic aberration), and see each network's 8-way answer.
+
+    The patches are cut as in training (``task``: patch, gap, jitter), from the image seen through
+    the lens when it is on. The jitter is drawn once per image (seeded), so switching the lens or
+    the neighbour changes nothing else. Every network sees the same 8 pairs, one per neighbour.
+
+    Attributes
+    ----------
+    image_index : IntSlider
+    neighbour : ToggleButtons
+        Which of the 8 neighbours is paired with the centre: k in 0..7, ``NEIGHBOUR_NAMES[k]``.
+    lens : Checkbox
+        Whether the image is seen through the simulated lens (``chromatic_aberration``).
+    pairs : (8, 2, 3, P, P) float tensor
+        The centre patch with each neighbour in turn, as the networks see them.
+    probabilities : dict of name -> (8, 8) tensor
+        Each network's predicted positions (columns) for the pair of each neighbour (rows).
+    """
+
+    def __init__(self, networks: dict, images: torch.Tensor, classes=None, labels=None,
+                 task: ContextTask = CONTEXT, strength: float = ABERRATION, lens: bool = True, seed: int = 0):
+        self.networks = {name: net.eval() for name, net in networks.items()}
+        self.images, self.classes, self.labels = images, classes, labels
+        self.task, self.strength, self.seed = task, strength, seed
+        self.image_index = widgets.IntSlider(0, min=0, max=len(images) - 1, description="image")
+        self.neighbour = widgets.ToggleButtons(options=[(name, k) for k, name in enumerate(NEIGHBOUR_NAMES)], value=0,
+                                               description="neighbour", style={"button_width": "92px"})
+        self.lens = widgets.Checkbox(lens, description=f"through the lens (chromatic aberration, s = {strength})", indent=False)
+        self.picture = widgets.Image(format="png", width=192, height=192)
+        self.centre, self.other = widgets.Image(format="png", width=96), widgets.Image(format="png", width=96)
+        self.plot, self.caption = widgets.Image(format="png"), widgets.HTML()
+        patches = widgets.HBox([widgets.VBox([widgets.HTML("<b>centre</b>"), self.centre]),
+                                widgets.VBox([widgets.HTML("<b>neighbour</b>"), self.other])])
+        super().__init__([self.image_index, self.neighbour, self.lens,
+                          widgets.HBox([self.picture, patches, self.plot]), self.caption])
+        self.image_index.observe(self.cut, names="value")
+        self.lens.observe(self.cut, names="value")
+        self.neighbour.observe(self.show, names="value")
+        self.cut()
+
+    @torch.no_grad()
+    def cut(self, change=None):
+        """Cut the 3x3 grid of the chosen image (through the lens or not) and ask every network."""
+        index, task = self.image_index.value, self.task
+        self.image = to_float(self.images[index : index + 1]).float().cpu()  # (1, 3, H, W)
+        if self.lens.value:
+            self.image = chromatic_aberration(self.image, self.strength)
+        generator = torch.Generator().manual_seed(self.seed + index)
+        self.corners = grid_corners(1, self.image.shape[-1], task.patch_size, task.gap, task.jitter, generator)[0]  # (9, 2)
+        patches = crop_patches(self.image, self.corners[None, :, 0], self.corners[None, :, 1], task.patch_size)[0]  # (9, 3, P, P)
+        centres = patches[CENTRE_CELL].expand(8, -1, -1, -1)  # (8, 3, P, P)
+        self.pairs = torch.stack([centres, patches[list(NEIGHBOUR_CELLS)]], dim=1)  # (8, 2, 3, P, P)
+        self.probabilities = {name: context_probabilities(net, self.pairs.to(next(net.parameters()).device)).float().cpu()
+                              for name, net in self.networks.items()}  # name -> (8, 8)
+        self.show()
+
+    def show(self, change=None):
+        """Redraw for the chosen neighbour: the grid on the image, the two patches, the answers."""
+        k, scale = self.neighbour.value, 6
+        picture = F.interpolate(self.image, scale_factor=scale, mode="nearest")[0]  # (3, 6H, 6W)
+        size = self.task.patch_size * scale
+        for cell, colour in [(CENTRE_CELL, (1.0, 0.85, 0.0)), (NEIGHBOUR_CELLS[k], (0.0, 0.75, 1.0))]:
+            top, left = (scale * self.corners[cell]).tolist()
+            box = picture[:, top : top + size, left : left + size]  # a view: the outline is drawn in place
+            colour = torch.tensor(colour).view(3, 1, 1)
+            box[:, :2], box[:, -2:], box[:, :, :2], box[:, :, -2:] = colour, colour, colour, colour
+        self.picture.value = png_bytes(picture, scale=1)
+        self.centre.value = png_bytes(self.pairs[k, 0], scale=12)
+        self.other.value = png_bytes(self.pairs[k, 1], scale=12)
+        self.plot.value = self.figure_png()
+        what = f"{self.classes[int(self.labels[self.image_index.value])]}, " if self.classes is not None else ""
+        lens = "through the lens" if self.lens.value else "without the lens"
+        answers = []
+        for name, p in self.probabilities.items():
+            right = int((p.argmax(dim=1) == torch.arange(8)).sum())
+            answers.append(f"{name}: {NEIGHBOUR_NAMES[int(p[k].argmax())]}, p(true) = {p[k, k]:.2f}, "
+                           f"{right} of this image's 8 neighbours placed right")
+        self.caption.value = f"{what}{lens}, true position {NEIGHBOUR_NAMES[k]}.<br>" + "<br>".join(answers)
+
+    def figure_png(self) -> bytes:
+        """One 3x3 grid per network: its probability for each position, the true one outlined."""
+        from matplotlib.figure import Figure
+        from matplotlib.patches import Rectangle
+
+        k = self.neighbour.value
+        fig = Figure(figsize=(2.7 * len(self.probabilities), 2.9), layout="constrained")
+        for ax, (name, p) in zip(fig.subplots(1, len(self.probabilities), squeeze=False)[0], self.probabilities.items()):
+            grid = torch.full((9,), float("nan"))
+            grid[list(NEIGHBOUR_CELLS)] = p[k]
+            ax.imshow(grid.view(3, 3).numpy(), cmap="Blues", vmin=0, vmax=1)
+            for cell in range(9):
+                text = "centre" if cell == CENTRE_CELL else f"{100 * grid[cell]:.0f}%"
+                ax.text(cell % 3, cell // 3, text, ha="center", va="center", fontsize=9,
+                        color="white" if grid[cell] > 0.6 else "black")
+            true = NEIGHBOUR_CELLS[k]
+            ax.add_patch(Rectangle((true % 3 - 0.5, true // 3 - 0.5), 1, 1, fill=False, edgecolor="tab:orange", linewidth=3))
+            guess = int(p[k].argmax())
+            ax.set_title(f"{name}\nguess: {NEIGHBOUR_NAMES[guess]} ({'right' if guess == k else 'wrong'})", fontsize=8)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        return figure_png_bytes(fig)
+
+
+class ClusterBrowser(widgets.VBox):
+    """Lecture 05's clusters, browsed: pick an encoder's features, k and a cluster; see a sample of
+    its members, its size and its class make-up (the majority class's share is its purity).
+
+    Every clustering (each set of features, each k) is made once, when the widget is built, with
+    ``sslteach.clustering.kmeans`` and a generator seeded with ``seed`` on the features' device,
+    as the lecture clusters; moving a control only redraws.
+
+    Parameters
+    ----------
+    features : dict of name -> (N, D) tensor
+        What k-means clusters, e.g. ``cluster_features(encoder, images, pca_dim)``.
+    images : (N, 3, H, W) tensor
+    labels : (N,) int64 tensor
+        The true classes, used only to describe the clusters.
+    classes : list of C names
+
+    Attributes
+    ----------
+    encoder, k : ToggleButtons
+    order : Dropdown
+        How the slider walks the clusters: purest first, largest first, or by k-means's numbering.
+    cluster : IntSlider
+        Position of the shown cluster in that order.
+    assignments : dict of (name, k) -> (N,) int64 tensor
+    shown : int
+        The k-means number of the cluster shown.
+    make_up : (C,) int64 tensor
+        How many of its members are in each class.
+    """
+
+    ORDERS = (("purest first", "purity"), ("largest first", "size"), ("k-means numbering", "number"))
+
+    def __init__(self, features: dict, images: torch.Tensor, labels: torch.Tensor, classes, ks=(10, 30, 100),
+                 iterations: int = 20, seed: int = 0, members: int = 32):
+        self.images, self.labels, self.classes, self.members = images.cpu(), labels.cpu(), classes, members
+        self.assignments, self.counts, self.nmi = {}, {}, {}
+        for name, x in features.items():
+            for k in ks:
+                assignments, _ = kmeans(x, k, iterations, torch.Generator(x.device).manual_seed(seed))
+                self.assignments[name, k] = assignments.cpu()
+                pairs = self.assignments[name, k] * len(classes) + self.labels  # (N,) one id per (cluster, class)
+                self.counts[name, k] = torch.bincount(pairs, minlength=k * len(classes)).view(k, len(classes))  # (k, C)
+                self.nmi[name, k] = normalized_mutual_info(self.assignments[name, k], self.labels)
+        self.encoder = widgets.ToggleButtons(options=list(features), description="features of")
+        self.k = widgets.ToggleButtons(options=list(ks), value=ks[-1], description="k")
+        self.order = widgets.Dropdown(options=self.ORDERS, value="purity", description="clusters")
+        self.cluster = widgets.IntSlider(0, min=0, max=ks[-1] - 1, description="cluster")
+        self.picture, self.caption = widgets.Image(format="png"), widgets.HTML()
+        self.bars = [widgets.FloatProgress(0.0, min=0.0, max=1.0, description=name) for name in classes]
+        self.numbers = [widgets.Label() for _ in classes]
+        make_up = widgets.VBox([widgets.HTML("<b>class make-up</b>"),
+                                *[widgets.HBox([bar, number]) for bar, number in zip(self.bars, self.numbers)]])
+        super().__init__([self.encoder, self.k, self.order, self.cluster, self.caption,
+                          widgets.HBox([self.picture, make_up])])
+        self.k.observe(self.new_k, names="value")
+        for control in (self.encoder, self.order, self.cluster):
+            control.observe(self.update, names="value")
+        self.update()
+
+    def new_k(self, change):
+        self.cluster.unobserve(self.update, names="value")  # one redraw, not two
+        self.cluster.max = change["new"] - 1  # moves the slider back to the new maximum if it was beyond
+        self.cluster.observe(self.update, names="value")
+        self.update()
+
+    def ranking(self) -> torch.Tensor:
+        """(k,) k-means numbers of the clusters in the chosen order (ties: lower number first)."""
+        counts = self.counts[self.encoder.value, self.k.value]  # (k, C)
+        sizes = counts.sum(dim=1)
+        if self.order.value == "purity":
+            key = counts.max(dim=1).values / sizes.clamp(min=1)
+        elif self.order.value == "size":
+            key = sizes.float()
+        else:
+            return torch.arange(len(counts))
+        return key.argsort(descending=True, stable=True)
+
+    def update(self, change=None):
+        name, k = self.encoder.value, self.k.value
+        counts = self.counts[name, k]  # (k, C)
+        self.shown = int(self.ranking()[min(self.cluster.value, k - 1)])
+        self.make_up = counts[self.shown]  # (C,)
+        size = int(self.make_up.sum())
+        members = (self.assignments[name, k] == self.shown).nonzero().flatten()
+        generator = torch.Generator().manual_seed(self.shown)
+        pick = members[torch.randperm(size, generator=generator)[: self.members]]
+        rank = (-self.make_up).argsort(stable=True).argsort()  # (C,) each class's place in the make-up
+        pick = pick[rank[self.labels[pick]].argsort(stable=True)]  # the majority class first
+        grid = make_grid(to_float(self.images[pick]), nrow=8, padding=2, pad_value=1.0) if size else torch.ones(3, 34, 34)
+        self.picture.value = png_bytes(grid, scale=2)
+        shares = (self.make_up / max(size, 1)).tolist()
+        majority = int(self.make_up.argmax())
+        for c, (bar, number, share) in enumerate(zip(self.bars, self.numbers, shares)):
+            bar.value = share
+            bar.bar_style = "success" if c == majority and size else ""
+            number.value = f"{int(self.make_up[c])} ({100 * share:.0f}%)"
+        order = dict((value, label) for label, value in self.ORDERS)[self.order.value]
+        mean_purity = counts.max(dim=1).values.sum() / counts.sum()
+        self.caption.value = (
+            f"<b>{name}, k = {k}</b>: cluster {self.shown} ({self.cluster.value + 1} of {k}, {order}) holds "
+            f"{size} of {len(self.labels):,} images, {100 * shares[majority]:.0f}% {self.classes[majority]}; "
+            f"{min(size, self.members)} of them below, the majority class first.<br>All {k} clusters: "
+            f"mean purity {100 * mean_purity:.0f}%, NMI with the classes {self.nmi[name, k]:.3f}."
+        )

@@ -153,3 +153,143 @@ def test_temperature_presets_move_the_slider(temperature_explorer):
     assert torch.allclose(w.colourised, colorize(model, images, bins, 1.0), atol=1e-5)
     w.preset.value = 0.01
     assert "T = 0.01" in w.caption.value
+
+
+# --- the context lecture's lens explorer ----------------------------------------------------------
+
+from sslteach.context import (ABERRATION, CONTEXT, NEIGHBOUR_CELLS, NEIGHBOUR_NAMES, PatchNet,  # noqa: E402
+                              chromatic_aberration, context_probabilities, crop_patches, grid_corners)
+from sslteach.widgets import ContextExplorer  # noqa: E402
+
+
+@pytest.fixture
+def context_explorer():
+    torch.manual_seed(0)
+    networks = {"main": PatchNet(small_convnet((4, 8)), 2, 8, 16), "lens": PatchNet(small_convnet((4, 8)), 2, 8)}
+    images = torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8)
+    return ContextExplorer(networks, images, ["a", "b"], torch.tensor([0, 1, 0])), networks, images
+
+
+def expected_pairs(image, index, lens):
+    """The 8 pairs of one image, cut independently of the widget: (8, 2, 3, P, P)."""
+    x = image.float().div(255).unsqueeze(0)
+    if lens:
+        x = chromatic_aberration(x, ABERRATION)
+    generator = torch.Generator().manual_seed(index)  # the widget's seed 0 + image index
+    corners = grid_corners(1, 32, CONTEXT.patch_size, CONTEXT.gap, CONTEXT.jitter, generator)
+    patches = crop_patches(x, corners[..., 0], corners[..., 1], CONTEXT.patch_size)[0]  # (9, 3, P, P)
+    return torch.stack([patches[4].expand(8, -1, -1, -1), patches[list(NEIGHBOUR_CELLS)]], dim=1)
+
+
+def test_context_explorer_asks_every_network_about_the_pairs_it_shows(context_explorer):
+    w, networks, images = context_explorer
+    assert w.lens.value
+    for index in range(3):
+        for lens in (True, False):
+            w.image_index.value, w.lens.value = index, lens
+            pairs = expected_pairs(images[index], index, lens)
+            assert torch.allclose(w.pairs, pairs)
+            for name, net in networks.items():
+                assert torch.allclose(w.probabilities[name], context_probabilities(net, pairs), atol=1e-6)
+                assert torch.allclose(w.probabilities[name].sum(dim=1), torch.ones(8), atol=1e-5)
+
+
+def test_context_explorer_redraws_for_each_control(context_explorer):
+    w = context_explorer[0]
+    shown = lambda: [bytes(w.picture.value), bytes(w.other.value), bytes(w.plot.value), w.caption.value]  # noqa: E731
+    before = shown()
+    w.neighbour.value = 7
+    assert w.centre.value == png_bytes(w.pairs[7, 0], scale=12) and w.other.value == png_bytes(w.pairs[7, 1], scale=12)
+    assert f"true position {NEIGHBOUR_NAMES[7]}" in w.caption.value
+    assert all(a != b for a, b in zip(before, shown()))  # the box on the picture, the neighbour, the answers
+    before, probabilities = shown(), w.probabilities
+    w.lens.value = False
+    assert "without the lens" in w.caption.value
+    assert all(not torch.equal(probabilities[name], w.probabilities[name]) for name in probabilities)
+    after = shown()  # the untrained networks' answers may round to the same picture
+    assert after[0] != before[0] and after[1] != before[1] and after[3] != before[3]
+    before = after
+    w.image_index.value = 1
+    assert w.caption.value.startswith("b, without the lens")
+    assert all(a != b for a, b in zip(before, shown()))
+
+
+def test_context_explorer_is_deterministic(context_explorer):
+    w, networks, images = context_explorer
+    w.neighbour.value, w.image_index.value = 3, 2
+    again = ContextExplorer(networks, images, ["a", "b"], torch.tensor([0, 1, 0]))
+    again.neighbour.value, again.image_index.value = 3, 2
+    assert (again.picture.value, again.plot.value, again.caption.value) == (w.picture.value, w.plot.value, w.caption.value)
+
+
+# --- the clustering lecture's cluster browser -----------------------------------------------------
+
+from sslteach import widgets as widgets_module  # noqa: E402
+from sslteach.widgets import ClusterBrowser  # noqa: E402
+
+
+@pytest.fixture
+def blobs():
+    """60 points in 6 tight, well-separated blobs of 10, two blobs per class, one stray label."""
+    torch.manual_seed(0)
+    centres = torch.eye(6) * 10  # (6, 6)
+    x = (centres.repeat_interleave(10, dim=0) + 0.01 * torch.randn(60, 6))  # (60, 6)
+    labels = torch.arange(6).repeat_interleave(10) // 2  # 3 classes, two blobs each
+    labels[9] = 2  # one stray member in blob 0
+    images = torch.randint(0, 256, (60, 3, 8, 8), dtype=torch.uint8)
+    features = {"blobs": x, "noise": torch.randn(60, 6)}
+    return features, images, labels
+
+
+def test_cluster_browser_clusters_once_and_only_redraws(blobs, monkeypatch):
+    calls = []
+    kmeans = widgets_module.kmeans
+    monkeypatch.setattr(widgets_module, "kmeans", lambda *a, **k: calls.append(a[1]) or kmeans(*a, **k))
+    w = ClusterBrowser(*blobs, ["c0", "c1", "c2"], ks=(3, 6))
+    assert sorted(calls) == [3, 3, 6, 6]  # two feature sets, two ks
+    for control, value in [(w.k, 3), (w.order, "size"), (w.cluster, 2), (w.encoder, "noise"), (w.k, 6)]:
+        control.value = value
+    assert len(calls) == 4
+
+
+def test_cluster_browser_shows_size_make_up_and_members(blobs):
+    features, images, labels = blobs
+    w = ClusterBrowser(features, images, labels, ["c0", "c1", "c2"], ks=(3, 6), members=8)
+    assert w.k.value == 6 and w.cluster.max == 5 and w.order.value == "purity"
+    assignments = w.assignments["blobs", 6]
+    purities = []
+    for rank in range(6):
+        w.cluster.value = rank
+        members = assignments == w.shown
+        assert torch.equal(w.make_up, torch.bincount(labels[members], minlength=3))
+        assert [bar.value for bar in w.bars] == pytest.approx((w.make_up / members.sum()).tolist())
+        assert f"holds {int(members.sum())} of 60 images" in w.caption.value
+        purities.append(float(w.make_up.max() / w.make_up.sum()))
+        majority = int(w.make_up.argmax())
+        assert f"{100 * purities[-1]:.0f}% c{majority}" in w.caption.value
+        assert [bar.bar_style for bar in w.bars] == ["success" if c == majority else "" for c in range(3)]
+    assert purities == sorted(purities, reverse=True)
+
+
+def test_cluster_browser_controls_change_what_is_shown(blobs):
+    w = ClusterBrowser(*blobs, ["c0", "c1", "c2"], ks=(3, 6))
+    before = (w.picture.value, w.caption.value)
+    w.cluster.value = 5
+    assert (w.picture.value, w.caption.value) != before
+    w.k.value = 3  # the slider is beyond the new k: it moves back to the last cluster
+    assert w.cluster.max == 2 and w.cluster.value == 2 and "k = 3" in w.caption.value
+    assert w.counts["blobs", 3].sum() == 60 and int(w.make_up.sum()) == int((w.assignments["blobs", 3] == w.shown).sum())
+    w.order.value = "number"
+    assert w.shown == 2 and "k-means numbering" in w.caption.value
+    w.encoder.value = "noise"
+    assert w.caption.value.startswith("<b>noise, k = 3</b>")
+    assert w.nmi["blobs", 6] > w.nmi["noise", 6]
+
+
+def test_cluster_browser_matches_a_direct_kmeans(blobs):
+    from sslteach.clustering import kmeans
+
+    features, images, labels = blobs
+    w = ClusterBrowser(features, images, labels, ["c0", "c1", "c2"], ks=(4,), seed=3)
+    direct, _ = kmeans(features["noise"], 4, 20, torch.Generator().manual_seed(3))
+    assert torch.equal(w.assignments["noise", 4], direct)
