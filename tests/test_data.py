@@ -181,10 +181,13 @@ def test_md5_test_switch_skips_only_with_its_value_and_says_so(tmp_path, monkeyp
         meta = prepare_cifar10(archive, tmp_path / "data", progress=False)
     assert "test switch" in meta["splits"]["train"]["md5_check"]
     assert meta["splits"]["test"]["test_split"] == "official test set"
-    # A download is always checked, switch or not.
+    # A download is always checked, switch or not; a wrong value stops it before it starts.
     monkeypatch.delenv(SOURCE_ENV, raising=False)
     with pytest.raises(DataError, match="MD5"):
         prepare_cifar10(None, tmp_path / "other", progress=False, url=archive.as_uri())
+    monkeypatch.setenv(cifar10_module.MD5_ENV, "skip")
+    with pytest.raises(DataError, match="only value"):
+        prepare_cifar10(None, tmp_path / "other", progress=False, url="http://unreachable.invalid/x.tar.gz")
 
 
 def test_truncated_archive(tmp_path):

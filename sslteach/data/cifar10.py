@@ -185,16 +185,14 @@ def _official_splits(members: dict[str, bytes], archive: Path):
     return splits
 
 
-def _md5_switch(md5: str | None) -> str | None:
-    """The MD5 to check a local official archive against: ``md5``, or None when the test switch
-    ``SSLTEACH_CIFAR10_MD5=skip-for-tests`` is set. Any other value is refused."""
+def _md5_switch() -> bool:
+    """Whether the test switch ``SSLTEACH_CIFAR10_MD5=skip-for-tests`` is set; any other value of
+    the variable raises :class:`DataError` (checked before any source is read or downloaded)."""
     switch = os.environ.get(MD5_ENV)
-    if switch is None:
-        return md5
-    if switch != MD5_SKIP:
+    if switch is not None and switch != MD5_SKIP:
         raise DataError(f"{MD5_ENV}={switch!r} is not allowed: its only value is {MD5_SKIP!r}, a switch "
                         f"for the course's tests (data_scripts/README.md); unset it to check the archive")
-    return None
+    return switch == MD5_SKIP
 
 
 def _read_source(path: Path, md5: str | None, progress: bool):
@@ -317,12 +315,13 @@ def prepare_cifar10(source: str | Path | None = None, data_dir: str | Path | Non
     if not force and is_prepared(root):
         return _summary(folder, already_prepared=True)
     source = source or os.environ.get(SOURCE_ENV) or None
-    if source is None:
+    skip_md5 = _md5_switch()
+    if source is None:  # a download is always checked
         path, origin = download_cifar10(url, md5, folder / ARCHIVE_NAME, progress), url
     else:
         path = Path(source).expanduser().resolve()
         origin = str(path)
-        md5 = _md5_switch(md5)
+        md5 = None if skip_md5 else md5
     splits, common = _read_source(path, md5, progress)
     if "test" in splits:
         official = common["source_kind"] == "official archive"
