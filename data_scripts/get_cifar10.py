@@ -43,6 +43,8 @@ def report(meta: dict, elapsed: float) -> None:
     print(f"  source:     {train['source']} ({train['source_kind']})")
     if "source_md5" in train:
         print(f"  source md5: {train['source_md5']}")
+    if "md5_check" in train:
+        print(f"  md5 check:  NOT DONE: {train['md5_check']}")
     for split, prov in meta["splits"].items():
         counts = ", ".join(f"{c} {n}" for c, n in zip(CLASSES, prov["class_counts"]))
         print(f"  {split + ':':<11} {prov['count']} images ({counts})")

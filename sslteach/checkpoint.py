@@ -15,7 +15,9 @@ Where a run's checkpoint lives (:func:`checkpoint_path`) and which file a lectur
 (:func:`find_checkpoint`): ``data/checkpoints/<profile>/`` (made by ``python -m sslteach.train``
 or by an earlier lecture run), then the class-profile checkpoints that ship with the course in
 ``checkpoints/class/`` (see checkpoints/README.md). A file counts only if it is the same run:
-the same method, profile settings and seed (:func:`is_same_run`).
+the same method, profile settings and seed (:func:`is_same_run`). The data it was trained on
+does not decide that: ``checkpoint["data"]`` says what it was (``sslteach.data.fingerprint``), so
+that a lecture can say so and warn when the weights may have seen its test images.
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from pathlib import Path
 
 import torch
 
+from .data.fingerprint import SHIPPED_DATA
 from .data.store import atomic_write, data_dir
 from .encoders import Encoder, build_encoder
 from .profiles import TRAINING_SETTINGS, Profile
@@ -187,7 +190,13 @@ def checkpoint_path(method: str, profile: Profile, seed: int = 0) -> Path:
 
 def is_same_run(checkpoint: dict, method: str, profile: Profile, seed: int) -> bool:
     """Whether ``checkpoint`` is ``method`` trained with ``profile``'s training settings and
-    ``seed`` (settings that only change a readout, such as kNN's k, do not count)."""
+    ``seed`` (settings that only change a readout, such as kNN's k, do not count).
+
+    The training data do not count either: the shipped checkpoints were trained on the course's
+    carved split (``sslteach.data.SHIPPED_DATA``) and are meant to be used with any prepared
+    CIFAR-10, the official archive's included, rather than trained again for every data set.
+    Whether that is fair to a given test split is a separate question, which
+    ``sslteach.data.never_saw_test_images`` answers from ``checkpoint["data"]``."""
     stored = checkpoint.get("profile_settings") or {}
     return (
         checkpoint.get("method") == method
@@ -202,8 +211,10 @@ def find_checkpoint(method: str, profile: Profile, seed: int = 0, path=None) -> 
     Looks at ``path`` (default :func:`checkpoint_path`) first, then (unless
     ``SSLTEACH_RETRAIN=1``) at the checkpoint of the same name that ships with the course,
     ``checkpoints/<profile>/<name>``, which must match its SHA256SUMS. A checkpoint made with
-    other settings (an edited profile, another seed) does not count. ``checkpoint["source"]``
-    says which file was used.
+    other settings (an edited profile, another seed) does not count; one trained on other data
+    does. ``checkpoint["source"]`` says which file was used, and ``checkpoint["data"]`` the
+    fingerprint of the data it was trained on: :data:`~sslteach.data.SHIPPED_DATA` for a shipped
+    file that predates fingerprints, None ("unknown") for such a file of your own.
     """
     path = Path(path) if path is not None else checkpoint_path(method, profile, seed)
     candidates = [path]
@@ -214,6 +225,8 @@ def find_checkpoint(method: str, profile: Profile, seed: int = 0, path=None) -> 
             checkpoint = load_checkpoint(candidate, checksum_required=i > 0)
             if is_same_run(checkpoint, method, profile, seed):
                 checkpoint["source"] = str(candidate)
+                if "data" not in checkpoint:  # written before checkpoints recorded their data
+                    checkpoint["data"] = SHIPPED_DATA if i > 0 else None
                 return checkpoint
     return None
 

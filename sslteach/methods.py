@@ -57,8 +57,15 @@ PRETRAINERS = {
 METHODS = tuple(PRETRAINERS)
 
 
-def pretrain(method: str, images, labels, profile: Profile, num_classes: int = 10, seed: int = 0, **options) -> dict:
-    """Run one method on ``images`` (on the device) and return a checkpoint dict.
+def pretrain(method: str, images, labels, profile: Profile, num_classes: int = 10, seed: int = 0,
+             data: dict | None = None, **options) -> dict:
+    """Run one method on ``images`` (N, 3, H, W) uint8 on the device, labels (N,), and return a
+    checkpoint dict.
+
+    ``data`` is the fingerprint of the prepared data the images come from
+    (``sslteach.data.data_fingerprint``); it is stored as ``checkpoint["data"]``, None when the
+    caller does not say (random test images, say), so that whoever loads the weights can tell
+    what they were trained on. It does not change the training.
 
     ``options`` go to the method's pretrain function as keyword arguments, to try other
     settings than its recipe (``settings=SwAVSettings(prototypes=30)``, ``count=1000``): the
@@ -81,18 +88,26 @@ def pretrain(method: str, images, labels, profile: Profile, num_classes: int = 1
         "head": head_state,
         "seed": seed,
         "history": history,
+        "data": data,
         **extras,
     }
 
 
-def load_or_pretrain(method: str, images, labels, profile: Profile, seed: int = 0, path=None) -> dict:
+def load_or_pretrain(method: str, images, labels, profile: Profile, seed: int = 0, path=None,
+                     data: dict | None = None) -> dict:
     """The lectures' pattern: load the checkpoint of this exact run (:func:`find_checkpoint`:
     ``data/checkpoints/<profile>/``, then the course's shipped ones), else train and save it at
-    ``path`` (default :func:`checkpoint_path`); ``checkpoint["source"]`` is then "trained"."""
+    ``path`` (default :func:`checkpoint_path`); ``checkpoint["source"]`` is then "trained".
+
+    ``data``, the fingerprint of the images (``sslteach.data.data_fingerprint``), is recorded
+    when training. A checkpoint trained on other data is still loaded (the shipped ones were
+    trained on the course's carved split): ``checkpoint["data"]`` says what it was trained on, and
+    ``sslteach.data.trained_on_note(checkpoint["data"], data)`` whether that is fair to ``data``.
+    """
     checkpoint = find_checkpoint(method, profile, seed, path)
     if checkpoint is not None:
         return checkpoint
-    checkpoint = pretrain(method, images, labels, profile, seed=seed)
+    checkpoint = pretrain(method, images, labels, profile, seed=seed, data=data)
     save_checkpoint(path if path is not None else checkpoint_path(method, profile, seed), checkpoint)
     checkpoint["source"] = "trained"
     return checkpoint

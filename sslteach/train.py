@@ -64,7 +64,7 @@ def main(argv=None) -> int:
 
 def train_command(args: argparse.Namespace) -> None:
     """What ``main`` does once the arguments are parsed; expected failures raise."""
-    from .data import load_cifar10
+    from .data import data_fingerprint, describe_data, load_cifar10
 
     profile = get_profile(args.profile)
     if args.steps is not None:
@@ -80,6 +80,7 @@ def train_command(args: argparse.Namespace) -> None:
         check_output(out)
     device = pick_device(args.device)
     train = load_cifar10("train")
+    data = data_fingerprint(train, load_cifar10("test"))  # recorded in every checkpoint
     images, labels = train.images, train.labels
     if profile.train_images:
         images, labels = images[: profile.train_images], labels[: profile.train_images]
@@ -87,10 +88,13 @@ def train_command(args: argparse.Namespace) -> None:
     print(f"{len(methods)} method(s), profile {profile.name}, {len(images)} images on {device}")
     for method, out in outs.items():
         if args.method == "all" and not args.force and out.exists():
-            if is_same_run(load_checkpoint(out), method, profile, args.seed):
-                print(f"{method}: {out} is up to date (verified), skipped")
+            existing = load_checkpoint(out)
+            if is_same_run(existing, method, profile, args.seed):  # trained on other data: still this run
+                other = existing.get("data") != data
+                note = f"; trained on {describe_data(existing.get('data'))}, --force trains it on yours" if other else ""
+                print(f"{method}: {out} is up to date (verified), skipped{note}")
                 continue
-        checkpoint = pretrain(method, images, labels, profile, len(train.classes), args.seed)
+        checkpoint = pretrain(method, images, labels, profile, len(train.classes), args.seed, data=data)
         save_checkpoint(out, checkpoint)
         h = checkpoint["history"]
         print(f"{method}: {h['images_seen']} images in {h['seconds']:.1f} s on {device} -> {out}", flush=True)

@@ -23,8 +23,15 @@ laptop CPU, so the whole table is computed by a command, like the checkpoints,
     python -m sslteach.transfer --profile class
 
 and stored as ``course_table.json`` beside them. Each row records a fingerprint of the encoder
-weights it measured; ``load_or_evaluate`` uses a stored row only for exactly those weights and
-this protocol, and evaluates the encoder live otherwise.
+weights it measured, and the table the profile, the protocol and the fingerprint of the data it was
+measured on (``sslteach.data.data_fingerprint``); ``load_or_evaluate`` uses a stored row only for
+exactly those weights and this protocol, and evaluates the encoder live otherwise.
+
+Data are the exception that the lecture is allowed to make: the shipped table was measured on the
+course's carved split (``sslteach.data.SHIPPED_DATA``), and on a student's data from the official
+archive it is still shown, labelled with the data it was measured on (``row["data"]``), rather
+than measured again for twenty minutes. ``course_table(..., remeasure=True)`` measures it on the
+student's data, with a progress bar and an estimate of the time.
 """
 from __future__ import annotations
 
@@ -41,6 +48,7 @@ import torch
 import torch.nn.functional as F
 
 from .augment import to_float
+from .data.fingerprint import SHIPPED_DATA, data_fingerprint, describe_data
 from .data.store import DataError, ImageSet, atomic_write
 from .evaluate import accuracy, extract_block_features, fit_linear_probe, knn_predict, probe_data
 
@@ -271,35 +279,63 @@ def table_paths(profile_name: str) -> list[Path]:
 
 
 def table_settings(profile, train_set, test_set, protocol: dict = PROTOCOL) -> dict:
-    """What a stored table must have been measured with, besides each row's weights."""
+    """What a stored table must have been measured with, besides each row's weights; "data" is
+    the fingerprint of ``train_set`` and ``test_set`` (``sslteach.data.data_fingerprint``)."""
     from .profiles import EVALUATION_SETTINGS, TRAINING_SETTINGS
 
     return {
         "profile": profile.name,
         "profile_settings": profile.settings(("name", *TRAINING_SETTINGS, *EVALUATION_SETTINGS)),
         "protocol": protocol,
-        "data": {"dataset": train_set.provenance.get("dataset"), "train_images": len(train_set), "test_images": len(test_set)},
+        "data": data_fingerprint(train_set, test_set),
     }
 
 
-def stored_row(name: str, fingerprint: str | None, settings: dict) -> dict | None:
-    """The stored row for ``name`` measured on exactly these weights and ``table_settings``."""
+def table_data(table: dict, path) -> dict | None:
+    """The fingerprint of the data a stored table was measured on. The shipped table predates
+    fingerprints (its "data" holds only the dataset and the counts): it was measured on
+    ``SHIPPED_DATA``. Such a table of the user's own has unknown data (None)."""
+    data = table.get("data")
+    if isinstance(data, dict) and "test_split" in data:
+        return data
+    from .checkpoint import shipped_checkpoints
+
+    return SHIPPED_DATA if Path(path).parent.parent == shipped_checkpoints() else None
+
+
+def stored_row(name: str, fingerprint: str | None, settings: dict, other_data: bool = False) -> dict | None:
+    """The stored row for ``name`` measured on exactly these weights and ``table_settings``.
+
+    With ``other_data``, a row measured on these weights with these settings but on other data
+    counts too (a row on the same data is still preferred). ``row["data"]`` is the fingerprint
+    of the data it was measured on, ``row["source"]`` the table it came from.
+    """
+    found = None
     for path in table_paths(settings["profile_settings"]["name"]):
         table = read_table(path)
         row = table["rows"].get(name)
-        if row is not None and row.get("fingerprint") == fingerprint and all(table.get(k) == v for k, v in settings.items()):
-            return {**row, "source": str(path)}
-    return None
+        if row is None or row.get("fingerprint") != fingerprint:
+            continue
+        if any(table.get(k) != v for k, v in settings.items() if k != "data"):
+            continue
+        row = {**row, "data": table_data(table, path), "source": str(path)}
+        if row["data"] == settings["data"]:
+            return row
+        if other_data and found is None:
+            found = row
+    return found
 
 
 def load_or_evaluate(name: str, encoder, train_set, test_set, profile, transfer: dict, save: bool = True,
-                     protocol: dict = PROTOCOL) -> dict:
+                     protocol: dict = PROTOCOL, other_data: bool = False) -> dict:
     """A row of the course table: stored if these exact weights were measured with this protocol
-    and profile (``stored_row``), else evaluated now (``row["source"] == "evaluated"``) and, with
-    ``save``, added to the table in the user's data folder. ``encoder=None``: raw pixels."""
+    and profile on these data (``stored_row``; with ``other_data``, on any data), else evaluated
+    now (``row["source"] == "evaluated"``) and, with ``save``, added to the table in the user's
+    data folder. ``row["data"]`` is the fingerprint of the data it was measured on.
+    ``encoder=None``: raw pixels."""
     fingerprint = None if encoder is None else weights_fingerprint(encoder.state_dict())
     settings = table_settings(profile, train_set, test_set, protocol)
-    row = stored_row(name, fingerprint, settings)
+    row = stored_row(name, fingerprint, settings, other_data)
     if row is not None:
         return row
     row = {**evaluate_method(encoder, train_set, test_set, profile, transfer, protocol), "fingerprint": fingerprint}
@@ -311,7 +347,72 @@ def load_or_evaluate(name: str, encoder, train_set, test_set, profile, transfer:
         table.update(settings)
         table["rows"][name] = row
         write_table(path, table)
-    return {**row, "source": "evaluated"}
+    return {**row, "data": settings["data"], "source": "evaluated"}
+
+
+def estimate_seconds(names, profile_name: str) -> float | None:
+    """About how long measuring the rows ``names`` takes: the time each took when its stored row
+    was measured (the shipped ones on a 2-core CPU), the median of the stored rows for a name
+    without one; None when no table is stored."""
+    seconds = {}
+    for path in reversed(table_paths(profile_name)):  # the user's own table last: its times win
+        seconds |= {name: row["seconds"] for name, row in read_table(path)["rows"].items() if "seconds" in row}
+    if not seconds:
+        return None
+    typical = statistics.median(seconds.values())
+    return sum(seconds.get(name, typical) for name in names)
+
+
+def course_table(encoders: dict, train_set, test_set, profile, transfer: dict, remeasure: bool = False,
+                 save: bool = True, protocol: dict = PROTOCOL, progress: bool = True) -> dict:
+    """The course table: {name: row} for each of ``encoders`` ({name: encoder, or None for raw
+    pixels}), in their order.
+
+    A row stored for the same weights and settings is used, on these data or, unless
+    ``remeasure``, on other data (the shipped table was measured on the course's carved split;
+    ``row["data"]`` says which). The others are measured now on ``train_set`` and ``test_set``,
+    after a line that says how many and about how long (:func:`estimate_seconds`), under a
+    progress bar.
+    """
+    rows, missing = {}, []
+    for name, encoder in encoders.items():
+        fingerprint = None if encoder is None else weights_fingerprint(encoder.state_dict())
+        row = stored_row(name, fingerprint, table_settings(profile, train_set, test_set, protocol), not remeasure)
+        if row is None:
+            missing.append(name)
+        else:
+            rows[name] = row
+    if missing:
+        from tqdm.auto import tqdm
+
+        estimate = estimate_seconds(missing, profile.name)
+        if estimate is None:
+            about = ""
+        else:
+            about = f"{estimate:.0f} seconds" if estimate < 90 else f"{estimate / 60:.0f} minutes"
+            about = f": about {about}, going by the times of the stored rows"
+        print(f"measuring {len(missing)} of {len(encoders)} rows on your data{about}", flush=True)
+        for name in tqdm(missing, desc="rows measured", unit="row", disable=not progress):
+            rows[name] = load_or_evaluate(name, encoders[name], train_set, test_set, profile, transfer, save, protocol)
+    return {name: rows[name] for name in encoders}
+
+
+def describe_table_data(rows: dict, data: dict) -> str:
+    """Lines that label a table with the data its rows were measured on (``row["data"]``), and
+    ``data``, the fingerprint of the images in use, when they are not the same."""
+    groups = {}  # one entry per data set, in the order the rows first use it
+    for name, row in rows.items():
+        groups.setdefault(json.dumps(row.get("data"), sort_keys=True), []).append(name)
+    lines = []
+    for key, names in groups.items():
+        measured = json.loads(key)
+        who = "every row" if len(groups) == 1 else ", ".join(names)
+        lines.append(f"{who}: measured on {'your data, ' if measured == data else ''}{describe_data(measured)}")
+    if any(json.loads(key) != data for key in groups):
+        lines.append(f"your data: {describe_data(data)}")
+    if len(groups) > 1:
+        lines.append("rows measured on different test images are not exactly comparable")
+    return "\n".join(lines)
 
 
 def print_course_table(rows: dict, fractions=LABEL_FRACTIONS, labelled: int | None = None) -> None:

@@ -165,6 +165,31 @@ def test_md5_mismatch_writes_nothing(tmp_path):
     assert listing(tmp_path / "data") == []
 
 
+def test_md5_test_switch_skips_only_with_its_value_and_says_so(tmp_path, monkeypatch):
+    """SSLTEACH_CIFAR10_MD5=skip-for-tests lets an official-format archive with another MD5 through
+    (the tests build one), with a warning and a note in the provenance; any other value stops."""
+    archive, _ = official_archive(tmp_path / "cifar-10-python.tar.gz")  # not the official MD5
+    monkeypatch.delenv(cifar10_module.MD5_ENV, raising=False)
+    with pytest.raises(DataError, match="MD5"):
+        prepare_cifar10(archive, tmp_path / "data", progress=False)
+    monkeypatch.setenv(cifar10_module.MD5_ENV, "1")
+    with pytest.raises(DataError, match="only value is 'skip-for-tests'"):
+        prepare_cifar10(archive, tmp_path / "data", progress=False)
+    assert listing(tmp_path / "data") == []
+    monkeypatch.setenv(cifar10_module.MD5_ENV, "skip-for-tests")
+    with pytest.warns(UserWarning, match="NOT checked"):
+        meta = prepare_cifar10(archive, tmp_path / "data", progress=False)
+    assert "test switch" in meta["splits"]["train"]["md5_check"]
+    assert meta["splits"]["test"]["test_split"] == "official test set"
+    # A download is always checked, switch or not; a wrong value stops it before it starts.
+    monkeypatch.delenv(SOURCE_ENV, raising=False)
+    with pytest.raises(DataError, match="MD5"):
+        prepare_cifar10(None, tmp_path / "other", progress=False, url=archive.as_uri())
+    monkeypatch.setenv(cifar10_module.MD5_ENV, "skip")
+    with pytest.raises(DataError, match="only value"):
+        prepare_cifar10(None, tmp_path / "other", progress=False, url="http://unreachable.invalid/x.tar.gz")
+
+
 def test_truncated_archive(tmp_path):
     whole = write_tar(tmp_path / "whole.tar.gz", class_tree(per_class=2))
     cut = tmp_path / "cut.tar.gz"

@@ -355,7 +355,8 @@ def test_load_or_pretrain_uses_the_shipped_checkpoint_and_checks_it(tmp_path, mo
 
 def test_train_all_trains_each_method_once_with_checksums(tmp_path, monkeypatch, capsys):
     data = tmp_path / "data"
-    save_image_set(tiny_image_set(64, seed=1), data / "cifar10" / "train.pt")
+    save_image_set(tiny_image_set(64, seed=1, provenance={"dataset": "cifar10"}), data / "cifar10" / "train.pt")
+    save_image_set(tiny_image_set(20, seed=2, provenance={"test_split": "tiny test split"}), data / "cifar10" / "test.pt")
     monkeypatch.setenv("SSLTEACH_DATA", str(data))
     monkeypatch.setenv("SSLTEACH_DEVICE", "cpu")
     monkeypatch.delenv("SSLTEACH_PROFILE", raising=False)
@@ -363,6 +364,9 @@ def test_train_all_trains_each_method_once_with_checksums(tmp_path, monkeypatch,
     train_module.main(["all", "--steps", "1"])
     folder = data / "checkpoints" / "class"
     assert sorted(p.name for p in folder.iterdir()) == ["SHA256SUMS", "random-init.pt", "rotation.pt"]
+    recorded = load_checkpoint(folder / "rotation.pt")["data"]  # the fingerprint of what it trained on
+    assert recorded["dataset"] == "cifar10" and recorded["test_split"] == "tiny test split"
+    assert (recorded["train_images"], recorded["test_images"]) == (64, 20)
     assert subprocess.run(["sha256sum", "-c", "--quiet", "SHA256SUMS"], cwd=folder).returncode == 0
     capsys.readouterr()
 
@@ -535,7 +539,7 @@ def test_fit_refuses_a_dataset_smaller_than_one_batch():
 def test_load_or_pretrain_retrains_when_the_profile_changed(tmp_path, monkeypatch):
     calls = []
 
-    def fake_pretrain(method, images, labels, profile, num_classes=10, seed=0):
+    def fake_pretrain(method, images, labels, profile, num_classes=10, seed=0, data=None):
         calls.append(profile.steps)
         return {"method": method, "profile": profile.name, "profile_settings": dataclasses.asdict(profile),
                 "seed": seed, "encoder": {}, "history": {}}
