@@ -336,15 +336,17 @@ class ContextExplorer(widgets.VBox):
         self.task, self.strength, self.seed = task, strength, seed
         self.image_index = widgets.IntSlider(0, min=0, max=len(images) - 1, description="image")
         self.neighbour = widgets.ToggleButtons(options=[(name, k) for k, name in enumerate(NEIGHBOUR_NAMES)], value=0,
-                                               description="neighbour", style={"button_width": "92px"})
-        self.lens = widgets.Checkbox(lens, description=f"through the lens (chromatic aberration, s = {strength})", indent=False)
+                                               description="neighbour", style={"button_width": "104px"})
+        self.lens = widgets.Checkbox(lens, description=f"through the lens (chromatic aberration, s = {strength})", indent=False,
+                                    layout=widgets.Layout(width="auto"))
         self.picture = widgets.Image(format="png", width=192, height=192)
         self.centre, self.other = widgets.Image(format="png", width=96), widgets.Image(format="png", width=96)
         self.plot, self.caption = widgets.Image(format="png"), widgets.HTML()
+        top = widgets.Layout(align_items="flex-start")  # an HBox would stretch the pictures to the tallest
         patches = widgets.HBox([widgets.VBox([widgets.HTML("<b>centre</b>"), self.centre]),
                                 widgets.VBox([widgets.HTML("<b>neighbour</b>"), self.other])])
         super().__init__([self.image_index, self.neighbour, self.lens,
-                          widgets.HBox([self.picture, patches, self.plot]), self.caption])
+                          widgets.HBox([self.picture, patches, self.plot], layout=top), self.caption])
         self.image_index.observe(self.cut, names="value")
         self.lens.observe(self.cut, names="value")
         self.neighbour.observe(self.show, names="value")
@@ -464,10 +466,11 @@ class ClusterBrowser(widgets.VBox):
         self.picture, self.caption = widgets.Image(format="png"), widgets.HTML()
         self.bars = [widgets.FloatProgress(0.0, min=0.0, max=1.0, description=name) for name in classes]
         self.numbers = [widgets.Label() for _ in classes]
+        top = widgets.Layout(align_items="flex-start")  # an HBox would stretch the picture to the tallest
         make_up = widgets.VBox([widgets.HTML("<b>class make-up</b>"),
                                 *[widgets.HBox([bar, number]) for bar, number in zip(self.bars, self.numbers)]])
         super().__init__([self.encoder, self.k, self.order, self.cluster, self.caption,
-                          widgets.HBox([self.picture, make_up])])
+                          widgets.HBox([self.picture, make_up], layout=top)])
         self.k.observe(self.new_k, names="value")
         for control in (self.encoder, self.order, self.cluster):
             control.observe(self.update, names="value")
@@ -480,16 +483,17 @@ class ClusterBrowser(widgets.VBox):
         self.update()
 
     def ranking(self) -> torch.Tensor:
-        """(k,) k-means numbers of the clusters in the chosen order (ties: lower number first)."""
+        """(k,) k-means numbers of the clusters in the chosen order. Equally pure clusters come
+        largest first (a cluster of one image is 100% pure), equally large ones by number."""
         counts = self.counts[self.encoder.value, self.k.value]  # (k, C)
         sizes = counts.sum(dim=1)
-        if self.order.value == "purity":
-            key = counts.max(dim=1).values / sizes.clamp(min=1)
-        elif self.order.value == "size":
-            key = sizes.float()
-        else:
+        by_size = sizes.argsort(descending=True, stable=True)
+        if self.order.value == "number":
             return torch.arange(len(counts))
-        return key.argsort(descending=True, stable=True)
+        if self.order.value == "size":
+            return by_size
+        purity = counts.max(dim=1).values / sizes.clamp(min=1)
+        return by_size[purity[by_size].argsort(descending=True, stable=True)]
 
     def update(self, change=None):
         name, k = self.encoder.value, self.k.value

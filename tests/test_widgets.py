@@ -293,3 +293,14 @@ def test_cluster_browser_matches_a_direct_kmeans(blobs):
     w = ClusterBrowser(features, images, labels, ["c0", "c1", "c2"], ks=(4,), seed=3)
     direct, _ = kmeans(features["noise"], 4, 20, torch.Generator().manual_seed(3))
     assert torch.equal(w.assignments["noise", 4], direct)
+
+
+def test_cluster_browser_orders_equally_pure_clusters_largest_first(monkeypatch):
+    assignments = torch.tensor([2, 2, 2, 2, 2, 0, 1, 1, 1])  # clusters of 1, 3 and 5 images
+    monkeypatch.setattr(widgets_module, "kmeans", lambda x, k, *args: (assignments, None))
+    labels = torch.tensor([1, 1, 1, 1, 1, 1, 1, 1, 0])  # purity 1, 2/3 and 1
+    w = ClusterBrowser({"x": torch.zeros(9, 2)}, torch.zeros(9, 3, 4, 4, dtype=torch.uint8), labels, ["c0", "c1"], ks=(3,))
+    assert w.ranking().tolist() == [2, 0, 1]  # pure: 5 images, then 1; then the 2/3-pure one
+    assert w.shown == 2 and "holds 5 of 9 images, 100% c1" in w.caption.value
+    w.order.value = "size"
+    assert w.ranking().tolist() == [2, 1, 0]
