@@ -47,6 +47,16 @@ class ColorizationSettings:
     conv8; every stage is then trained, the one the pooled features come from included."""
 
 
+def pixel_head(width: int, num_outputs: int, upsample: bool = False) -> nn.Sequential:
+    """A per-pixel prediction head: (B, width, h, w) -> (B, num_outputs, h, w), or (2h, 2w) with
+    ``upsample``. A 3x3 conv-BN-ReLU, then (bilinear 2x upsampling and) a 1x1 convolution."""
+    up = [nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)] if upsample else []
+    return nn.Sequential(
+        nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+        *up, nn.Conv2d(width, num_outputs, 1),
+    )
+
+
 class ColorizationNet(nn.Module):
     """Encoder stages on the lightness, then a per-pixel head: (B, 3, H, W) -> (B, K, H/4, W/4).
 
@@ -71,12 +81,7 @@ class ColorizationNet(nn.Module):
         self.encoder = encoder
         self.num_outputs = num_outputs
         self.stages = stages
-        width = encoder.block_dims[stages - 1]
-        upsample = [nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)] if stages == 4 else []
-        self.head = nn.Sequential(
-            nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
-            *upsample, nn.Conv2d(width, num_outputs, 1),
-        )
+        self.head = pixel_head(encoder.block_dims[stages - 1], num_outputs, upsample=stages == 4)
 
     def forward_lightness(self, L: torch.Tensor) -> torch.Tensor:
         """L : (B, 1, H, W) in Lab units [0, 100] -> (B, K, H/4, W/4)."""

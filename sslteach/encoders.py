@@ -3,12 +3,20 @@
 Both take float images in [0, 1] of shape (B, 3, H, W), normalise them inside, and expose their
 stages as ``encoder.blocks`` so a lecture can probe what each depth has learned
 (``encoder.forward_blocks(x)``). ``encoder(x)`` returns the pooled feature vector (B, D).
+
+The split-brain autoencoder needs a third kind, :class:`SplitEncoder` (``split-small``,
+``split-resnet18``): two disjoint half-width networks, one on the lightness L and one on the
+colour ab, whose stage outputs are concatenated. It has the same interface (``forward_blocks``,
+``block_dims``, ``feature_dim``, pooled ``forward``), so every readout works on it unchanged.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
 import torchvision
+from torchvision.models.resnet import BasicBlock
+
+from .colorization import split_lab
 
 # Per-channel statistics of the CIFAR-10 training images, used to centre the inputs.
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
@@ -66,6 +74,14 @@ class Encoder(nn.Module):
         return self.forward_blocks(x)[-1].mean(dim=(2, 3))
 
 
+def small_convnet_blocks(widths: tuple[int, ...], in_channels: int = 3) -> list[nn.Module]:
+    """The stages of :func:`small_convnet`, without the input normalisation."""
+    blocks = [conv_bn_relu(in_channels, widths[0])]
+    for c_in, c_out in zip(widths[:-1], widths[1:]):
+        blocks.append(nn.Sequential(nn.MaxPool2d(2), conv_bn_relu(c_in, c_out), conv_bn_relu(c_out, c_out)))
+    return blocks
+
+
 def small_convnet(widths: tuple[int, ...] = (32, 64, 128, 256)) -> Encoder:
     """The class-profile encoder: VGG-style stages of two 3x3 convolutions, halving resolution.
 
@@ -76,10 +92,7 @@ def small_convnet(widths: tuple[int, ...] = (32, 64, 128, 256)) -> Encoder:
     forward, and in channels-last layout the fastest per-accuracy of the sizes we tried on a
     2-core CPU.
     """
-    blocks = [conv_bn_relu(3, widths[0])]
-    for c_in, c_out in zip(widths[:-1], widths[1:]):
-        blocks.append(nn.Sequential(nn.MaxPool2d(2), conv_bn_relu(c_in, c_out), conv_bn_relu(c_out, c_out)))
-    return Encoder(blocks, list(widths))
+    return Encoder(small_convnet_blocks(widths), list(widths))
 
 
 def resnet18_cifar() -> Encoder:
@@ -94,10 +107,102 @@ def resnet18_cifar() -> Encoder:
     return Encoder(blocks, [64, 128, 256, 512])
 
 
-def build_encoder(name: str) -> Encoder:
-    """``small`` or ``resnet18``, as named by a profile or stored in a checkpoint."""
+def resnet18_cifar_blocks(widths: tuple[int, ...], in_channels: int = 3) -> list[nn.Module]:
+    """The four stages of a CIFAR ResNet-18 (two BasicBlocks each) with the given widths, built
+    from torchvision's BasicBlock: (64, 128, 256, 512) is :func:`resnet18_cifar`'s layout."""
+    stem = nn.Sequential(nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True))
+    blocks, c_in = [], widths[0]
+    for i, width in enumerate(widths):
+        stride = 1 if i == 0 else 2
+        shortcut = None
+        if stride != 1 or c_in != width:  # a 1x1 projection where the shape changes, as in torchvision
+            shortcut = nn.Sequential(nn.Conv2d(c_in, width, 1, stride=stride, bias=False), nn.BatchNorm2d(width))
+        stage = nn.Sequential(BasicBlock(c_in, width, stride, shortcut), BasicBlock(width, width))
+        blocks.append(nn.Sequential(stem, stage) if i == 0 else stage)
+        c_in = width
+    return blocks
+
+
+class SplitEncoder(nn.Module):
+    """Two disjoint encoders side by side: one sees only L, the other only ab (Zhang et al. 2017).
+
+    Takes RGB floats in [0, 1], converts them to Lab inside, and feeds (L - 50) / 100 to the
+    lightness half and ab / 110 to the colour half (the scaling of the colorization port). No
+    weight connects the halves: stage i's output is the channel concatenation
+    ``[lightness_i, colour_i]``, so ``block_dims`` and ``feature_dim`` are the sums of the halves'.
+    With half-width halves a split encoder has the layout of the full one at about half its
+    compute (each convolution has half the inputs and half the outputs: a quarter, twice).
+
+    Attributes
+    ----------
+    lightness, colour : nn.ModuleList
+        The stages of each half.
+    block_dims : list of int
+        Channels of each stage's concatenated output.
+    feature_dim : int
+        D, the size of the pooled output of the last stage.
+    """
+
+    def __init__(self, lightness: list[nn.Module], colour: list[nn.Module], half_dims: list[int]):
+        super().__init__()
+        self.lightness = nn.ModuleList(lightness)
+        self.colour = nn.ModuleList(colour)
+        self.half_dims = list(half_dims)
+        self.block_dims = [2 * d for d in half_dims]
+        self.feature_dim = self.block_dims[-1]
+
+    @staticmethod
+    def split_input(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 3, H, W) RGB in [0, 1] -> the halves' inputs (B, 1, H, W) and (B, 2, H, W), about unit scale."""
+        with torch.autocast(x.device.type, enabled=False):  # Lab in bfloat16 is off by about one unit
+            L_input, ab = split_lab(x.float())  # (B, 1, H, W) = (L - 50) / 100, (B, 2, H, W) in Lab units
+        return L_input, ab / 110
+
+    def forward_halves(self, x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(B, 3, H, W) in [0, 1] -> per stage, (lightness half (B, C_i / 2, H_i, W_i), colour half (same))."""
+        return self.forward_split(*self.split_input(x))
+
+    def forward_split(self, L_input: torch.Tensor, ab_input: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The halves on their own inputs, (B, 1, H, W) and (B, 2, H, W) from :meth:`split_input`:
+        per stage, (lightness half's output, colour half's output). Each depends on its input only."""
+        h_light, h_colour = L_input, ab_input
+        outputs = []
+        for light_block, colour_block in zip(self.lightness, self.colour):
+            h_light, h_colour = light_block(h_light), colour_block(h_colour)
+            outputs.append((h_light, h_colour))
+        return outputs
+
+    def forward_blocks(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """(B, 3, H, W) floats in [0, 1] -> list of (B, C_i, H_i, W_i), each half's channels in turn."""
+        return [torch.cat(halves, dim=1) for halves in self.forward_halves(x)]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) floats in [0, 1] -> (B, D) globally average-pooled features of both halves."""
+        return self.forward_blocks(x)[-1].mean(dim=(2, 3))
+
+
+def split_encoder(name: str) -> SplitEncoder:
+    """The split version of encoder ``name`` (``small`` or ``resnet18``): two halves of half its
+    widths, on L (1 channel) and on ab (2 channels)."""
+    if name == "small":
+        widths, make = (16, 32, 64, 128), small_convnet_blocks
+    elif name == "resnet18":
+        widths, make = (32, 64, 128, 256), resnet18_cifar_blocks
+    else:
+        raise ValueError(f"no split version of encoder {name!r}")
+    return SplitEncoder(make(widths, in_channels=1), make(widths, in_channels=2), list(widths))
+
+
+ENCODER_NAMES = ("small", "resnet18", "split-small", "split-resnet18")
+
+
+def build_encoder(name: str) -> Encoder | SplitEncoder:
+    """One of ``ENCODER_NAMES``, as named by a profile or stored in a checkpoint: ``small``,
+    ``resnet18``, or ``split-<either>`` for the split-brain autoencoder's pair of half-width networks."""
     if name == "small":
         return small_convnet()
     if name == "resnet18":
         return resnet18_cifar()
-    raise ValueError(f"unknown encoder {name!r}; choose 'small' or 'resnet18'")
+    if name.startswith("split-"):
+        return split_encoder(name.removeprefix("split-"))
+    raise ValueError(f"unknown encoder {name!r}; choose one of {ENCODER_NAMES}")

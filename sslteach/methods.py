@@ -3,7 +3,8 @@
 Each method's pretrain function lives next to its loss, in the method's own module
 (``sslteach.rotation.pretrain_rotation``, ``sslteach.simclr.pretrain_simclr``, ...), together with
 the function that rebuilds its trained network from a checkpoint. Every pretrain function takes
-a fresh encoder on the device and returns (head weights or None, history, extra checkpoint
+a fresh encoder on the device (the profile's; for split-brain its split version, see
+:func:`encoder_name`) and returns (head weights or None, history, extra checkpoint
 entries); it trains the encoder in place, with the budget of the profile: the same number of
 optimiser steps, with the same number of images through the encoder per step.
 
@@ -24,6 +25,7 @@ from .colorizer import pretrain_colorization, pretrain_colorization_regression
 from .context import CONTEXT_ABERRATION, CONTEXT_ABERRATION_DROPPING, CONTEXT_NO_GAP, pretrain_context
 from .device import seed_everything
 from .encoders import build_encoder
+from .inpainting import pretrain_inpainting
 from .jigsaw import pretrain_jigsaw
 from .moco import pretrain_moco
 from .npid import pretrain_npid
@@ -31,6 +33,7 @@ from .pirl import pretrain_pirl
 from .profiles import Profile
 from .rotation import pretrain_rotation
 from .simclr import pretrain_simclr, pretrain_simclr_no_color
+from .splitbrain import pretrain_split_brain
 from .swav import pretrain_swav
 
 PRETRAINERS = {
@@ -39,6 +42,8 @@ PRETRAINERS = {
     "random-init": pretrain_random_init,
     "colorization": pretrain_colorization,
     "colorization-regression": pretrain_colorization_regression,
+    "inpainting": pretrain_inpainting,
+    "split-brain": pretrain_split_brain,
     "simclr": pretrain_simclr,
     "simclr-no-color": pretrain_simclr_no_color,
     "swav": pretrain_swav,
@@ -55,6 +60,14 @@ PRETRAINERS = {
     "jigsaw-1000": functools.partial(pretrain_jigsaw, count=1000),
 }
 METHODS = tuple(PRETRAINERS)
+
+
+def encoder_name(method: str, profile: Profile) -> str:
+    """The encoder ``method`` trains: the profile's, except for split-brain, which trains the split
+    version of it (``split-small``: two disjoint half-width networks, on L and on ab; see
+    ``sslteach.encoders.SplitEncoder``). The name is stored in the checkpoint, so every readout
+    rebuilds the right network with ``sslteach.checkpoint.encoder_from_checkpoint``."""
+    return f"split-{profile.encoder}" if method == "split-brain" else profile.encoder
 
 
 def pretrain(method: str, images, labels, profile: Profile, num_classes: int = 10, seed: int = 0,
@@ -74,7 +87,7 @@ def pretrain(method: str, images, labels, profile: Profile, num_classes: int = 1
     if method not in PRETRAINERS:
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
     seed_everything(seed)
-    encoder = build_encoder(profile.encoder).to(images.device, memory_format=torch.channels_last)
+    encoder = build_encoder(encoder_name(method, profile)).to(images.device, memory_format=torch.channels_last)
     head_state, history, extras = PRETRAINERS[method](encoder, images, labels, profile, num_classes, seed, **options)
     if options:
         extras = {**extras, "options": {k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v for k, v in options.items()}}
@@ -83,7 +96,7 @@ def pretrain(method: str, images, labels, profile: Profile, num_classes: int = 1
         "method": method,
         "profile": profile.name,
         "profile_settings": dataclasses.asdict(profile),
-        "encoder_name": profile.encoder,
+        "encoder_name": encoder_name(method, profile),
         "encoder": encoder.state_dict(),
         "head": head_state,
         "seed": seed,

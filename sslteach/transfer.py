@@ -71,6 +71,7 @@ TABLE_FILE = "course_table.json"
 FAMILIES = {
     "raw pixels": "baseline", "random-init": "baseline", "supervised": "baseline (labels)",
     "colorization": "data prediction", "colorization-regression": "data prediction",
+    "inpainting": "data prediction", "split-brain": "data prediction",
     "context": "transformation", "context-nogap": "transformation", "context-aberration": "transformation",
     "context-aberration-dropping": "transformation", "jigsaw": "transformation", "jigsaw-10": "transformation",
     "jigsaw-1000": "transformation", "rotation": "transformation",

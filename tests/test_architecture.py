@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from sslteach import baselines, colorizer, context, jigsaw, moco, pirl, rotation, simclr, swav
+from sslteach import baselines, colorizer, context, inpainting, jigsaw, moco, pirl, rotation, simclr, splitbrain, swav
 from sslteach.checkpoint import checkpoint_folder, checkpoint_path, is_same_run
 from sslteach.data import data_dir
 from sslteach.methods import METHODS, pretrain
@@ -106,6 +106,8 @@ REBUILDERS = {
     "supervised": baselines.supervised_model_from_checkpoint,
     "colorization": colorizer.colorization_model_from_checkpoint,
     "colorization-regression": colorizer.colorization_model_from_checkpoint,
+    "inpainting": inpainting.inpainting_model_from_checkpoint,
+    "split-brain": splitbrain.split_brain_model_from_checkpoint,
     "context": context.context_model_from_checkpoint,
     "jigsaw": jigsaw.jigsaw_model_from_checkpoint,
     "simclr": simclr.simclr_model_from_checkpoint,

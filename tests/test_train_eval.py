@@ -40,7 +40,7 @@ from sslteach.profiles import CLASS, FULL
 from sslteach.rotation import VIEWS as ROTATION_VIEWS
 from sslteach.checkpoint import encoder_from_checkpoint
 from sslteach.loop import Classifier, fit, recompute_batchnorm, supervised_loss, warmup_cosine
-from sslteach.methods import METHODS, load_or_pretrain, pretrain
+from sslteach.methods import METHODS, encoder_name, load_or_pretrain, pretrain
 from helpers import random_images, tiny_profile
 
 # Few-step versions of the two profiles. The full one keeps resnet18 and mixed_precision=True:
@@ -161,7 +161,8 @@ def test_pretrain_smoke(method, profile, monkeypatch, tmp_path):
     checkpoint = pretrain(method, images, labels, profile, num_classes=10, seed=0)
 
     assert checkpoint["method"] == method and checkpoint["profile"] == profile.name
-    assert checkpoint["encoder_name"] == profile.encoder
+    # the profile's encoder, or for split-brain its split version
+    assert checkpoint["encoder_name"] == encoder_name(method, profile) == (f"split-{profile.encoder}" if method == "split-brain" else profile.encoder)
     history = checkpoint["history"]
     if method == "random-init":
         assert checkpoint["head"] is None
