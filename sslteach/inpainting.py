@@ -9,7 +9,7 @@ central square filled with the dataset's mean colour (which its input normalisat
 Its last stage (B, D, H/8, W/8) goes through the paper's *channel-wise fully connected* layer
 (every channel's map connected to itself at every position, so information crosses the whole
 image without the D^2 (HW)^2 weights of a full layer; Sec. 3.1), then a 1x1 convolution that
-mixes channels, then up-convolutions to the central square (B, 3, H/2, W/2). The loss is the
+mixes channels, then two up-convolutions (upsampling, then convolution) to the central square (B, 3, H/2, W/2). The loss is the
 paper's reconstruction loss (Eq. 1): the squared error on the missing pixels, in [-1, 1] units.
 
 Two choices follow the authors' code (github.com/pathak22/context-encoder, train.lua): the
@@ -152,10 +152,14 @@ class ContextEncoder(nn.Module):
             ChannelwiseFC(D, grid, grid), nn.BatchNorm2d(D), nn.ReLU(inplace=True),
             nn.Conv2d(D, D, 1, bias=False), nn.BatchNorm2d(D), nn.ReLU(inplace=True),  # mixes the channels
         )
-        # Two up-convolutions double the grid twice, to S/2: the central square.
+        # Two up-convolutions, each an upsampling followed by a convolution (the paper's definition),
+        # double the grid twice, to S/2: the central square. (Strided transposed convolutions
+        # left a checkerboard in the class-budget pictures.)
         decoder = nn.Sequential(
-            nn.ConvTranspose2d(D, D // 4, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(D // 4), nn.ReLU(inplace=True),
-            nn.ConvTranspose2d(D // 4, 3, 4, stride=2, padding=1), nn.Tanh(),
+            nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+            nn.Conv2d(D, D // 4, 3, padding=1, bias=False), nn.BatchNorm2d(D // 4), nn.ReLU(inplace=True),
+            nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+            nn.Conv2d(D // 4, 3, 3, padding=1), nn.Tanh(),
         )
         self.head = nn.Sequential(OrderedDict(bottleneck=bottleneck, decoder=decoder))
 

@@ -26,6 +26,27 @@ def show_images(images: torch.Tensor, titles=None, ncols: int = 8, size: float =
     plt.show()
 
 
+def show_rows(rows: dict, size: float = 1.2, suptitle: str | None = None):
+    """The figure of a prediction task: one row per entry, its label on the left.
+
+    rows : {label: (B, 3, H, W) uint8 or float in [0, 1]}, the same B images in every row, for
+    example what the network saw, what it predicted and the truth.
+    """
+    labels, batches = list(rows), [to_float(b.detach().cpu()).float() for b in rows.values()]
+    ncols = len(batches[0])
+    fig, axes = plt.subplots(len(batches), ncols, figsize=(ncols * size + 1.2, len(batches) * size), squeeze=False)
+    for row, (label, images) in enumerate(zip(labels, batches)):
+        for col, ax in enumerate(axes[row]):
+            ax.imshow(images[col].permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[row, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    plt.show()
+
+
 def plot_history(history: dict, title: str = "", smooth: int = 20):
     """Training curves: loss and any other per-step metric, with a running mean over ``smooth`` steps."""
     names = [name for name, values in history.items() if isinstance(values, list)]
