@@ -166,7 +166,7 @@ class SkipGramSettings:
     """Noise words K per true pair."""
     subsample_threshold: float = 1e-3
     """The t of Eq. 5: occurrences of words more frequent than this are thinned out."""
-    epochs: int = 4
+    epochs: int = 3
     """Passes over the (re-subsampled) corpus."""
     batch_size: int = 1024
     """Pairs per step."""
