@@ -22,6 +22,7 @@ from .context import (ABERRATION, CENTRE_CELL, CONTEXT, NEIGHBOUR_CELLS, NEIGHBO
 from .contrastive import candidate_gradients
 from .jigsaw import assemble, cut_tiles, jigsaw_probabilities, normalize_tiles
 from .rotation import ROTATION_NAMES
+from .text import nearest_neighbours
 
 
 def png_bytes(image: torch.Tensor, scale: int = 4) -> bytes:
@@ -522,3 +523,53 @@ class ClusterBrowser(widgets.VBox):
             f"{min(size, self.members)} of them below, the majority class first.<br>All {k} clusters: "
             f"mean purity {100 * mean_purity:.0f}%, NMI with the classes {self.nmi[name, k]:.3f}."
         )
+
+
+class WordNeighbours(widgets.VBox):
+    """Lecture 09's word vectors, browsed: pick a word and a table of vectors; see its nearest
+    neighbours by cosine similarity (``sslteach.text.nearest_neighbours``).
+
+    Parameters
+    ----------
+    tables : dict of name -> (V, D) tensor
+        Word vectors to compare, e.g. the skip-gram's before and after training.
+    words : sequence of V str
+        The vocabulary, in the tables' row order.
+    choices : list of str
+        The words offered in the dropdown.
+
+    Attributes
+    ----------
+    word : Dropdown
+    vectors : ToggleButtons
+        Which table the neighbours come from.
+    neighbours : list of k str
+        The words shown, most similar first.
+    similarities : (k,) tensor
+        Their cosine similarities with the chosen word.
+    """
+
+    def __init__(self, tables: dict, words, choices, k: int = 8):
+        self.tables = {name: vectors.detach().float().cpu() for name, vectors in tables.items()}
+        self.words, self.k = list(words), k
+        self.positions = {w: i for i, w in enumerate(self.words)}
+        self.word = widgets.Dropdown(options=list(choices), value=choices[0], description="word")
+        self.vectors = widgets.ToggleButtons(options=list(tables), description="vectors")
+        self.caption = widgets.HTML()
+        self.bars = [widgets.FloatProgress(0.0, min=0.0, max=1.0) for _ in range(k)]
+        self.numbers = [widgets.Label() for _ in range(k)]
+        rows = [widgets.HBox([bar, number]) for bar, number in zip(self.bars, self.numbers)]
+        super().__init__([self.word, self.vectors, self.caption, *rows])
+        self.word.observe(self.update, names="value")
+        self.vectors.observe(self.update, names="value")
+        self.update()
+
+    def update(self, change=None):
+        index = self.positions[self.word.value]
+        found, self.similarities = nearest_neighbours(self.tables[self.vectors.value], index, self.k)
+        self.neighbours = [self.words[i] for i in found.tolist()]
+        for bar, number, word, similarity in zip(self.bars, self.numbers, self.neighbours, self.similarities.tolist()):
+            bar.description, bar.value = word, max(similarity, 0.0)  # a bar cannot show a negative cosine
+            number.value = f"{similarity:+.2f}"
+        self.caption.value = (f"<b>{self.word.value}</b>, {self.vectors.value} vectors: the {self.k} nearest of "
+                              f"{len(self.words):,} words by cosine similarity")

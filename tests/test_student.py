@@ -239,3 +239,14 @@ def test_main_writes_a_student_copy(tmp_path):
 
 def test_docstring_examples():
     assert doctest.testmod(make_student).failed == 0
+
+
+def test_main_copies_the_figures_the_markdown_links_to(tmp_path):
+    lectures = tmp_path / "lectures"
+    (lectures / "figures").mkdir(parents=True)
+    (lectures / "figures" / "method.svg").write_text("<svg/>")
+    nb = small_lecture()
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell("![a diagram](figures/method.svg)"))
+    nbformat.write(nb, lectures / "small.ipynb")
+    make_student.main([str(lectures / "small.ipynb"), "--out", str(tmp_path / "students")])
+    assert (tmp_path / "students" / "figures" / "method.svg").read_text() == "<svg/>"

@@ -304,3 +304,40 @@ def test_cluster_browser_orders_equally_pure_clusters_largest_first(monkeypatch)
     assert w.shown == 2 and "holds 5 of 9 images, 100% c1" in w.caption.value
     w.order.value = "size"
     assert w.ranking().tolist() == [2, 1, 0]
+
+
+# --- lecture 09's word neighbours -----------------------------------------------------------------
+
+from sslteach.text import nearest_neighbours  # noqa: E402
+from sslteach.widgets import WordNeighbours  # noqa: E402
+
+
+@pytest.fixture
+def word_tables():
+    g = torch.Generator().manual_seed(0)
+    words = [f"w{i}" for i in range(12)]
+    return {"trained": torch.randn(12, 4, generator=g), "random": torch.randn(12, 4, generator=g)}, words
+
+
+def test_word_neighbours_shows_the_nearest_words_of_the_chosen_table(word_tables):
+    tables, words = word_tables
+    w = WordNeighbours(tables, words, ["w3", "w7"], k=5)
+    for name in tables:
+        for word in ("w3", "w7"):
+            w.vectors.value, w.word.value = name, word
+            indices, similarities = nearest_neighbours(tables[name], words.index(word), 5)
+            assert w.neighbours == [words[i] for i in indices.tolist()]
+            assert [bar.description for bar in w.bars] == w.neighbours
+            assert [bar.value for bar in w.bars] == pytest.approx(similarities.clamp(min=0).tolist(), abs=1e-6)
+            assert [n.value for n in w.numbers] == [f"{s:+.2f}" for s in similarities.tolist()]
+            assert w.caption.value.startswith(f"<b>{word}</b>, {name} vectors")
+
+
+def test_word_neighbours_controls_change_what_is_shown(word_tables):
+    w = WordNeighbours(*word_tables, ["w3", "w7"], k=5)
+    before = [n.value for n in w.numbers], w.caption.value
+    w.word.value = "w7"
+    after_word = [n.value for n in w.numbers], w.caption.value
+    assert after_word != before and "w7" not in w.neighbours
+    w.vectors.value = "random"
+    assert ([n.value for n in w.numbers], w.caption.value) != after_word

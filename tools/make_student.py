@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import copy
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -189,6 +190,16 @@ def main(argv: list[str] | None = None) -> None:
     for path, student in zip(lectures, students):
         write_notebook(student, args.out / path.name)
         print(f"wrote {os.path.relpath(args.out / path.name)}")
+    copy_figures(sorted({path.parent for path in lectures}), args.out)
+
+
+def copy_figures(folders: list[Path], out: Path) -> None:
+    """Copy each lecture folder's ``figures/`` (the diagrams the markdown shows as ``figures/<name>.svg``)
+    next to the student copies, so that the same relative links work there."""
+    for folder in folders:
+        if (folder / "figures").is_dir() and (folder / "figures").resolve() != (out / "figures").resolve():
+            shutil.copytree(folder / "figures", out / "figures", dirs_exist_ok=True)
+            print(f"copied {os.path.relpath(folder / 'figures')} to {os.path.relpath(out / 'figures')}")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ look for it, instead of a bare assertion. When all is well it prints one line.
 - ``lecture06_contrastive``: ``check_nt_xent_loop``, ``check_nt_xent``, ``check_sinkhorn``.
 - ``lecture07_alignment_uniformity``: ``check_alignment_uniformity``, ``check_align_uniform_objective``.
 - ``lecture08_transfer_and_gelato_bet``: ``check_balanced_subset``, ``check_gap_closed``.
+- ``lecture09_beyond_still_images``: ``check_negative_sampling_loss``.
 
 The lectures import every check from here: ``from sslteach.checks import check_knn``.
 """
@@ -27,6 +28,7 @@ from .lecture05_clustering_and_instances import check_nmi, check_update_memory
 from .lecture06_contrastive import check_nt_xent, check_nt_xent_loop, check_sinkhorn
 from .lecture07_alignment_uniformity import check_align_uniform_objective, check_alignment_uniformity
 from .lecture08_transfer_and_gelato_bet import check_balanced_subset, check_gap_closed
+from .lecture09_beyond_still_images import check_negative_sampling_loss
 
 __all__ = [
     "ExerciseError",
@@ -46,4 +48,5 @@ __all__ = [
     "check_align_uniform_objective",
     "check_balanced_subset",
     "check_gap_closed",
+    "check_negative_sampling_loss",
 ]
