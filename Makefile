@@ -30,7 +30,7 @@ LAB_PORT ?= 8888
 # JupyterLab refuses to run as root unless told; containers and cloud VMs often are root.
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--ServerApp.allow_root=True)
 
-.PHONY: setup data lab test unit notebooks bench student browser-test checkpoints clean-venv python-version
+.PHONY: setup data lab test unit notebooks bench student guide browser-test checkpoints clean-venv python-version
 
 # The pins need Python 3.11 (numpy 2.4.6, scikit-learn 1.9.1, ...; the tests use tomllib). Checked
 # before anything is installed: the environment's own Python if it exists, else the bootstrap one.
@@ -106,6 +106,11 @@ checkpoints: data
 
 student: setup
 	$(PYTHON) tools/make_student.py
+
+# instructor/GUIDE.md: every question of the lectures with its model answer (the cells tagged
+# `instructor`, which `make student` leaves out). Rerun after changing a question or an answer.
+guide: setup
+	$(PYTHON) tools/make_guide.py
 
 # Only a virtual environment (it has pyvenv.cfg), never a conda environment given as VENV.
 clean-venv:

@@ -111,7 +111,8 @@ def test_student_copy_is_a_clean_valid_notebook(lecture, students):
     original, student = nbformat.read(lecture, as_version=4), students[lecture.name]
     nbformat.validate(student)
     assert student.metadata == {k: v for k, v in original.metadata.items() if k != "widgets"}
-    assert [c.get("id") for c in student.cells] == [c.get("id") for c in original.cells]
+    assert [c.get("id") for c in student.cells] == \
+        [c.get("id") for c in original.cells if not make_student.is_instructor_cell(c)]
     for index, cell in code_cells(student):
         assert cell.outputs == [] and cell.execution_count is None
         python = "\n".join(line for line in cell.source.split("\n") if not line.lstrip().startswith(("%", "!")))
@@ -119,14 +120,34 @@ def test_student_copy_is_a_clean_valid_notebook(lecture, students):
 
 
 @pytest.mark.parametrize("lecture", LECTURES, ids=lambda path: path.name)
+def test_no_model_answer_reaches_the_student_copy(lecture, students):
+    """No instructor cell, and no line of a model answer, is in the student copy; the prompts are."""
+    original, student = nbformat.read(lecture, as_version=4), students[lecture.name]
+    instructor = [c for c in original.cells if make_student.INSTRUCTOR_TAG in c.metadata.get("tags", [])]
+    assert not [c for c in student.cells if make_student.INSTRUCTOR_TAG in c.metadata.get("tags", [])]
+    assert not [c.get("id") for c in student.cells if make_student.ANSWER_LEAD in c.source]
+    # Text that the lecture also has outside every instructor cell is not a leak.
+    answers = set().union(*(stripped_lines(c.source) for c in instructor))
+    elsewhere = "\n".join(c.source for c in original.cells if c not in instructor)
+    student_text = "\n".join(c.source for c in student.cells)
+    leaked = [line for line in answers if len(line) > 20 and line in student_text and line not in elsewhere]
+    assert not leaked, f"model-answer text in the student copy: {leaked[:3]}"
+    prompts = [c.get("id") for c in original.cells if c.source.startswith("**Predict, then run.**")]
+    assert prompts and all(any(c.get("id") == i for c in student.cells) for i in prompts), "the prompts are for students"
+
+
+@pytest.mark.parametrize("lecture", LECTURES, ids=lambda path: path.name)
 def test_every_exercise_of_the_student_copy_stops_at_its_check(lecture, students):
     """Each scaffold fails its check with a message for the student; nothing else fails. The
     lecture's own solutions pass the same checks in the nbval run of lectures/."""
-    pairs = exercises(nbformat.read(lecture, as_version=4))
+    original = nbformat.read(lecture, as_version=4)
+    pairs = exercises(original)
     if not pairs:
         pytest.skip("this lecture has no exercise")
     student = students[lecture.name]
-    checks = [check for _, check in pairs]
+    # The student copy has no instructor cells, so a cell's index there is found by its id.
+    position = {cell.get("id"): index for index, cell in enumerate(student.cells)}
+    checks = [position[original.cells[check].get("id")] for _, check in pairs]
     needed = notebook_slice.cells_needed(student, checks)
     errors = run_cells(student, needed)
     unexpected = {i: f"{out[0].ename}: {out[0].evalue}" for i, out in errors.items() if out and i not in checks}
@@ -216,6 +237,26 @@ def test_student_notebook_is_clean_and_leaves_the_lecture_alone():
     cell = student.cells[1]
     assert cell.outputs == [] and cell.execution_count is None and cell.metadata == {"tags": ["exercise"]}
     assert "z = y ** 2" not in cell.source
+
+
+def with_answer(lecture, tags=("instructor",)):
+    answer = new_markdown_cell("**Model answer** · `99-discussion-1`\n\nThe secret answer is 42.",
+                               metadata={"tags": list(tags), "question": {"anchor": "99-discussion-1", "cell": "x", "item": 1}})
+    lecture.cells.insert(1, answer)
+    return lecture
+
+
+def test_instructor_cells_are_left_out():
+    lecture = with_answer(small_lecture())
+    student = make_student.student_notebook(lecture, "small.ipynb")
+    assert len(student.cells) == len(lecture.cells) - 1
+    assert not any("secret answer" in c.source for c in student.cells)
+
+
+def test_an_untagged_model_answer_is_refused():
+    lecture = with_answer(small_lecture(), tags=())
+    with pytest.raises(make_student.MarkerError, match=r"small\.ipynb, cell 1 .* not tagged 'instructor'"):
+        make_student.student_notebook(lecture, "small.ipynb")
 
 
 def test_a_bad_cell_is_named_with_its_notebook(tmp_path):

@@ -1,4 +1,5 @@
-"""Write the student copy of every lecture: each exercise solution replaced by a scaffold.
+"""Write the student copy of every lecture: each exercise solution replaced by a scaffold, and
+the instructor's model answers left out.
 
 In a lecture, a solution sits between two marker lines in a code cell, with its hints as
 ``# HINT:`` comments, by convention right after the opening marker::
@@ -14,6 +15,14 @@ The student copy keeps the hints and replaces everything else from marker to mar
 markers' indentation, with a comment and a ``raise NotImplementedError``. The exercise check
 in the next cell (``sslteach.checks``) turns that error into a message for the student. Keep
 the ``def`` line outside the block: the ``raise`` then keeps the function body non-empty.
+
+Model answers are for instructors only. Each one is a markdown cell tagged ``instructor`` (in
+the cell's metadata ``tags``) that sits right after the question it answers, or right after
+the code cell whose output a "Predict, then run" prompt asks about; its text starts with
+``**Model answer**``. The student copy leaves every such cell out. A cell that starts with
+``**Model answer**`` without the tag is refused (``MarkerError``), like a misspelt solution
+marker: left alone, it would leak. ``tools/make_guide.py`` collects the same cells, with the
+questions they answer, into ``instructor/GUIDE.md``.
 
 The copy is a clean notebook: outputs, execution counts and run timings are cleared; the
 notebook's metadata (kernel, language) is kept; the saved widget state of the cleared outputs is dropped.
@@ -40,6 +49,7 @@ from sslteach.data.store import atomic_write
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END, HINT = "### BEGIN SOLUTION", "### END SOLUTION", "# HINT:"
+INSTRUCTOR_TAG, ANSWER_LEAD = "instructor", "**Model answer**"
 SCAFFOLD_COMMENT = "# YOUR CODE HERE: replace the raise below with your solution."
 SCAFFOLD_RAISE = 'raise NotImplementedError("exercise not done yet: replace this line with your code")'
 
@@ -138,8 +148,23 @@ def scaffold_source(source: str) -> str:
     return "\n".join(kept)
 
 
+def is_instructor_cell(cell: nbformat.NotebookNode) -> bool:
+    """True for a cell tagged ``instructor``: a model answer, left out of the student copy.
+
+    Raises
+    ------
+    MarkerError
+        For a cell that starts with ``**Model answer**`` but lacks the tag.
+    """
+    tagged = INSTRUCTOR_TAG in cell.get("metadata", {}).get("tags", [])
+    if not tagged and cell.source.lstrip().startswith(ANSWER_LEAD):
+        raise MarkerError(f"a cell starts with {ANSWER_LEAD!r} but is not tagged {INSTRUCTOR_TAG!r}: tag it, or it would reach the students")
+    return tagged
+
+
 def student_notebook(nb: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
-    """Return a clean student copy of a lecture; ``nb`` itself is not changed.
+    """Return a clean student copy of a lecture, without its instructor cells; ``nb`` itself is
+    not changed.
 
     Parameters
     ----------
@@ -151,20 +176,26 @@ def student_notebook(nb: nbformat.NotebookNode, name: str) -> nbformat.NotebookN
     Raises
     ------
     MarkerError
-        If a code cell's markers are wrong; the message names the notebook and the cell.
+        If a code cell's markers are wrong, or a model answer is not tagged; the message names
+        the notebook and the cell.
     """
     student = copy.deepcopy(nb)
     student.metadata.pop("widgets", None)  # saved state of the cleared outputs' widgets: dead weight
-    for index, cell in enumerate(student.cells):
-        if cell.cell_type != "code":
-            continue
+    kept = []
+    for index, cell in enumerate(student.cells):  # index: the cell's place in the lecture, for messages
         try:
-            cell.source = scaffold_source(cell.source)
+            if is_instructor_cell(cell):
+                continue
+            if cell.cell_type == "code":
+                cell.source = scaffold_source(cell.source)
         except MarkerError as error:
             raise MarkerError(f"{name}, cell {index} (id {cell.get('id', '-')}), {error}") from None
-        cell.outputs = []
-        cell.execution_count = None
-        cell.metadata.pop("execution", None)  # timings of the run that made the outputs
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+            cell.metadata.pop("execution", None)  # timings of the run that made the outputs
+        kept.append(cell)
+    student.cells = kept
     return student
 
 
@@ -176,7 +207,7 @@ def write_notebook(nb: nbformat.NotebookNode, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Write student copies of the lectures, solutions replaced by scaffolds.")
+    parser = argparse.ArgumentParser(description="Write student copies of the lectures: solutions replaced by scaffolds, model answers left out.")
     parser.add_argument("lectures", nargs="*", type=Path, help="notebooks to convert (default: every lectures/*.ipynb)")
     parser.add_argument("--out", type=Path, default=ROOT / "students", help="output folder (default: students/)")
     args = parser.parse_args(argv)
