@@ -5,11 +5,17 @@ For every lecture this script inserts
 
 * **prompts**: a markdown cell that starts with ``**Predict, then run.**``, placed right before
   the code cell whose output answers it (id ``predict-NN-k``);
+* for lecture 09, which was written with prompts of its own, those prompts in the same format
+  (``LecturePrompt``: the tail added, a prompt at the end of a paragraph moved into its own cell
+  with a readable id, once);
 * **model answers**: a markdown cell tagged ``instructor`` that starts with ``**Model answer**``
   and names the question it answers in its metadata (see ``tools/make_guide.py``), placed right
   after the code cell that reveals a prompt's answer, after the widget or exercise cell that
   answers a question asked in a paragraph, or after the discussion cell (ids
   ``answer-NN-predict-k``, ``answer-NN-question-k``, ``answer-NN-discussion-k``).
+
+A discussion may get questions appended (``Discussion.added``: lecture 01's question on the
+sections 12-13 that ``apply_data_prediction.py`` adds), once.
 
 Every anchor is a cell id, checked against a piece of that cell's text, and every discussion
 answer is checked against a phrase of the question it answers, so a lecture that changed under
@@ -58,19 +64,43 @@ class Prompt:
 
 @dataclass(frozen=True)
 class Question:
-    """A question a lecture asks inside a paragraph of cell ``cell``, answered after cell ``after``."""
+    """A question a lecture asks inside a paragraph of cell ``cell``, answered after cell ``after``
+    (a code cell unless ``after_type`` says otherwise: a "read on" question is answered after the
+    markdown cell that asks it)."""
     cell: str
     quote: str
     after: str
     expects: str
     answer: str
+    after_type: str = "code"
+
+
+@dataclass(frozen=True)
+class LecturePrompt:
+    """A "Predict, then run" prompt the lecture asks itself (lecture 09 was written with its own).
+
+    The prompt must be a markdown cell ``cell`` right before the code cell ``before`` (which must
+    contain ``expects``), starting with ``text``; the script adds the prompt tail if it is missing.
+    A prompt written as the last paragraph of the cell ``split_from`` is first moved out into its
+    own cell with the id ``cell`` (once: on later runs that cell exists and is kept).
+    """
+    cell: str
+    before: str
+    expects: str
+    text: str
+    answer: str
+    split_from: str | None = None
 
 
 @dataclass(frozen=True)
 class Discussion:
-    """The answers to a discussion cell's numbered questions, each checked by a phrase of its question."""
+    """The answers to a discussion cell's numbered questions, each checked by a phrase of its question.
+
+    ``added`` are questions this script appends to the list (question text, answer), once: a later
+    run finds them there."""
     cell: str
     answers: tuple[tuple[str, str], ...]
+    added: tuple[tuple[str, str], ...] = ()
 
 
 # --------------------------------------------------------------------------------------------
@@ -209,7 +239,43 @@ L01 = dict(
             away from the generic random features. The loss, not only the task, decides what the
             features learn. Supervised training on colour images stays far above all of them.""")),
     ],
-    questions=[],
+    # Sections 12 and 13 (tools/issue18/apply_data_prediction.py) ask their own "Before you run the
+    # next cell" questions; their pictures are not trained yet when this is written, so the answers
+    # say what to look for and why, from the papers.
+    questions=[
+        Question("inpainting-intro", "What do you expect the painted squares to look like where the context leaves several fillings possible?",
+                 "inpainting-predictions", "inpaint(inpainter, shown)", md("""
+            Blurred: smooth, low-contrast squares that continue the colours of the border inwards and
+            fade towards a dull average in the middle, with no texture or sharp edge of their own.
+            The squared error is minimised by the mean of the plausible fillings (the argument of
+            section 6 for colours), and the mean of a dog's head and a patch of grass is a brownish
+            smear. Look for three things in the `painted` row: where the context leaves one answer
+            (a uniform sky, a straight horizon, a wall) the square is continued well; where it does
+            not (the middle of an animal, the centre of an object) it is a blur; and the seam at the
+            square's edge is hard to see, because the 1-pixel overlap counts ten times more. Pathak
+            et al. (2016) show the same contrast at 128 pixels (their Fig. 1: the L2 context encoder's
+            fill is blurry, the L2 + adversarial one sharp) and say in their abstract that the
+            adversarial loss gives much sharper results because it better handles several modes of
+            the output. A sharp picture is not the goal of the course, though: whether the encoder
+            had to recognise the object is read from its row in lecture 08, not from the painting.""")),
+        Question("split-brain-intro", "which prediction do you expect to be easier for the network, colour from lightness or lightness from colour?",
+                 "split-brain-predictions", "predict_cross_channel(split_net, shown)", md("""
+            Colour from lightness is the better-posed of the two. L carries most of a photograph's
+            detail (edges, texture, shading), so the L → ab half sees the objects and only has to
+            guess their hue, which is uncertain mostly for objects that come in any colour. The
+            ab → L half sees flat colour regions with few edges and has to invent all the shading and
+            texture. A colour says little about brightness: a grey or weakly coloured pixel can have
+            any lightness, and only saturated colours narrow it down (a vivid yellow is light, a deep
+            blue darker), while large uniform regions (sky or water, as the readout says) remain
+            ambiguous. What to look for in the rows: the colorizing half's pictures keep every
+            detail of the grey input and are muted where the hue is uncertain; the lightness half's
+            pictures follow the colour regions' outlines but are smooth inside them, with shading
+            and texture missing, and grey areas at a middle lightness. The raw losses of the two
+            halves are not comparable (different numbers of bins), so judge by the pictures. Zhang
+            et al. (2017) predict both directions so that the concatenated representation is
+            trained on every channel of its input; that each half alone sees only part of the
+            image is the point of the split, not a flaw.""")),
+    ],
     discussion=Discussion("17d924e7", (
         ("regressor had an ab error", md("""
             When the answer is genuinely uncertain, a loss that measures the distance to one true
@@ -259,6 +325,26 @@ L01 = dict(
             colour than in lightness, the full-resolution lightness that is put back carries the
             detail, and predicting a distribution over hundreds of bins at every pixel of the full
             image would cost a lot of memory and computation for little visible gain.""")),
+    ), added=(
+        ("Inpainting (section 12) and the split-brain autoencoder (section 13) also hide part of the image. "
+         "For them and for colorization, say what the encoder never sees and which low-level shortcut could "
+         "solve the task without recognising objects. Which would you expect to rank highest in lecture 08's "
+         "table, and what would you check there?", md("""
+            Colorization: the encoder never sees colour; the shortcut is texture to colour (grass
+            green, sky blue, fur brown) and a grey hedge where the colour is arbitrary. Inpainting:
+            the encoder sees colour but never the central square; the shortcut is to continue the
+            border's colours and edges inwards and blur the rest (the L2 loss accepts that), and with
+            a square always in the same place, features tuned to the square's border, which Pathak
+            et al. (2016) give as the reason their random-region masks transfer better. Split-brain:
+            the L → ab half has colorization's shortcut; the ab → L half never sees lightness, and
+            can use the outlines of colour regions and the fact that saturated colours only exist
+            at some lightnesses. Since no half sees its own target, neither can copy it, and the
+            concatenated features cover every channel. A reasonable expectation is split-brain above
+            colorization, because its features include colour, one of CIFAR-10's strongest cues,
+            even though it spends half the encoder compute; inpainting depends on how much of a
+            16-pixel square the context settles by continuation alone. What to check: the three rows
+            side by side at every stage and label budget, against random init (grey and colour), and
+            whether the differences exceed the spread between seeds before ranking them.""")),
     )),
 )
 
@@ -961,7 +1047,126 @@ L08 = dict(
     )),
 )
 
-LECTURES = {"00": L00, "01": L01, "02": L02, "03": L03, "04": L04, "05": L05, "06": L06, "07": L07, "08": L08}
+# --------------------------------------------------------------------------------------------
+# 09 beyond still images (written with its own prompts: the script puts them in the prompt format)
+# --------------------------------------------------------------------------------------------
+L09 = dict(
+    prompts=[],
+    lecture_prompts=[
+        LecturePrompt("neigh-md", "neighbours", "nearest_neighbours(table",
+                      "**Predict, then run.** The vectors were never told what a number", md("""
+            Trained: words of the same kind, found from their contexts alone: other numbers next to
+            *three*, other times of day and words like *morrow* next to *day*, family words (and the
+            possessive *father's*) next to *father*, other parts of the face and words of weeping
+            next to *eyes*; mixed with some noise from a corpus of 170,000 words. Random: unrelated
+            words, with cosine similarities around 0.4 for every word. That level is what chance
+            gives: two random directions in D = 64 dimensions have a cosine with standard deviation
+            about 1/√64 = 0.125, and the largest of some 3,000 such cosines lies about three and a
+            half standard deviations out. So a trained neighbour at a similar value is not evidence
+            of anything by itself; the trained rows are read by which words they list, and the next
+            cell compares similarities against a measured baseline.""")),
+        LecturePrompt("blank-predict", "blank", "fill_in_the_blank(model",
+                      "**Predict, then run.** In *i will tell you in three ___*", md("""
+            No: read the printed ranks. The top guesses are frequent function words and the context
+            words themselves, and the right words are far down the list (*days* and *eyes* are
+            beyond the first ninety guesses in the stored run). The score adds each context word's
+            evidence independently and ignores where it stands, so *three* votes for number and time
+            words wherever the blank is; that is why *days* comes first when the blank is *you*, two
+            places before *three*. The near hits are a frequent word (*my* in *good morrow to you ___
+            lord*) and a repeated one (*romeo* in *o ___ romeo*), the self-repetition of discussion
+            question 5."""),
+                      split_from="blank-md"),
+    ],
+    questions=[
+        Question("sound", "Which visual distinction would sound clusters *not* teach a network, however much video it sees?",
+                 "sound", "**Predict, then read on.**", md("""
+            Any distinction that makes no difference to the sound: a beach and a swimming pool, both
+            water, voices and splashing, fall in the same sound cluster, so nothing pushes their
+            features apart, and their visual differences (sand and waves against tiles and lane
+            ropes) are learned only if some other sound correlates with them. The same holds for
+            everything silent (furniture, paintings, a parked car), whose appearance the labels never
+            constrain, and sound from outside the frame adds label noise. The paper's analysis fits:
+            units selective to objects that make characteristic sounds (its abstract), which is
+            what this label can teach."""), after_type="markdown"),
+        Question("ex1-md", "What is the loss for K = 5?", "train", "(1 + settings.negatives) * 0.6931", md("""
+            Each of the K + 1 terms is −log σ(0) = log 2, so the loss is (K + 1) log 2 = 6 × 0.693 ≈
+            4.16 for K = 5: the value the next training cell prints as what all-zero vectors would
+            give. Every trained epoch must come in below it, and it does (the cell asserts it).""")),
+        Question("widget-md", "Look for the words whose neighbours are grammar rather than meaning", "widget",
+                 "WordNeighbours(", md("""
+            *thou* has as neighbours the verb forms that go with it (*wilt*, *dost*, *canst*, *art*,
+            *say'st*) and *thy*, *thee*: words that fill the same grammatical slot, not words of
+            related meaning. *hath* sits next to *has* and *been*, the same auxiliary in another
+            form. Words about one play or one group of plays: *york* and *king* list the names and
+            titles of the history plays (*lancaster*, *hereford*, *henry*, *plantagenet*), *romeo*
+            lists *tybalt* and *juliet*. These lists are those of the stored run (seeded, on one
+            thread); the random table shows only unrelated words, as in the cell above.""")),
+    ],
+    discussion=Discussion("discussion", (
+        ("cluster the sound statistics and classify", md("""
+            Lecture 01: Zhang et al. (2016) classify colour into quantised ab bins instead of
+            regressing it. The reason there: for an uncertain target a regression loss is minimised
+            by the average of the possible answers (a greyish colour), while a distribution over bins
+            can keep several answers and be decoded to a vivid one. Owens et al. give a related
+            reason: regressing the many texture statistics directly is hard, and the clusters turn
+            them into a few classes whose cross-entropy copes with a target that is only partly
+            predictable from the frame. The split-brain autoencoder of lecture 01's section 13 makes
+            the same choice for both of its halves.""")),
+        ("*equivariant* to the camera's motion", md("""
+            Equivariance is the better choice where the transformation is what the task needs:
+            estimating how the camera or an object moved, visual odometry and navigation, or the
+            paper's next-best-view prediction; invariant features would have thrown away exactly
+            that motion (or pose) information. Invariance is the better choice for recognising
+            categories that the transformations do not change, such as CIFAR-10's classes under
+            crops and colour jitter: an equivariant code keeps the pose and colour in the features,
+            and a classifier with few labels must then learn to ignore them. The cost of invariance
+            is specific to each augmentation: SimCLR's colour jitter removes colour, which hurts any
+            task where colour is the label (a ripe fruit, a bird species); the cost of equivariance
+            is features that do not group views of one object as tightly.""")),
+        ("Negative sampling and InfoNCE", md("""
+            With scores s⁺ for the positive and s₁ … s_K for the negatives: InfoNCE is
+            −log [exp(s⁺/τ) / (exp(s⁺/τ) + Σₖ exp(sₖ/τ))], one softmax classification of the positive
+            among K + 1 candidates, with s the cosine similarity of normalised embeddings; negative
+            sampling is −log σ(s⁺) − Σₖ log σ(−sₖ), K + 1 independent binary classifications, with s
+            the dot product of unnormalised vectors. In InfoNCE the candidates compete: the gradient
+            on each negative is weighted by its share of the softmax, so the hardest negatives count
+            most. In negative sampling each negative is pushed below zero on its own, regardless of the
+            others. Skip-gram has no temperature: the vectors' lengths play its role, since a dot
+            product of unnormalised vectors scales with their norms, and the training sets those
+            lengths itself (a fixed τ on normalised vectors would be the InfoNCE way of fixing them).
+            The negatives also differ: the unigram distribution to the power 3/4 in skip-gram, the
+            other images of the batch or queue in InfoNCE.""")),
+        ("nearest neighbours of *king*", md("""
+            Neither, or both: the method does what it promises, a vector summarises the contexts a
+            word has in this corpus, and in 40,000 lines of Shakespeare a king is talked about in the
+            history plays next to Henry, England and earls, while queens appear in other scenes with
+            other company. To bring *queen* closest, *king* and *queen* must share contexts (*the
+            ___ of*, *long live the ___*, *my lord the ___*) much more often than they share names,
+            which takes far more and more varied text; that costs data, training time and the
+            corpus's character (the neighbours would no longer tell you about the plays). A narrower
+            window is a natural guess but did not help here: rerunning the training cell with
+            `dataclasses.replace(settings, window=1)` (a few seconds) leaves *queen* no nearer to
+            *king* in our run. Adding knowledge from outside the text (a lexicon of related words)
+            would also do it, at the price of no longer being self-supervised.""")),
+        ("repeat the context words", md("""
+            The training pairs are symmetric: each pair (w, c) within the window comes with (c, w),
+            so a word's input vector v_w and its output vector v'_w are trained against the same set
+            of partners and end up pointing the same way. Words also do repeat near themselves in
+            dialogue (*romeo romeo*, *speak speak speak*). The fill-in score Σⱼ v'_{cⱼ}·v_w then
+            rewards a candidate w equal to one of the context words through v'_{cⱼ}·v_{cⱼ}. In our run
+            of the lecture's settings, v'_w·v_w is positive for 98% of the vocabulary, and for the
+            median word w is itself its highest-scoring context (check with
+            `(model.input.weight * model.output.weight).sum(1)` against `model.input.weight @
+            model.output.weight.T`). Changes to the pretext task: make it the question asked, predict
+            the word at one position from its ordered context (a separate output table per offset,
+            or a masked-word model that reads the sentence in order, as BERT does), so that a context
+            word is only a good answer where the text really repeats it; dropping the (w, w) pairs
+            alone would remove the repetitions but not the alignment of the two tables.""")),
+    )),
+)
+
+LECTURES = {"00": L00, "01": L01, "02": L02, "03": L03, "04": L04, "05": L05, "06": L06, "07": L07, "08": L08,
+            "09": L09}
 
 
 def answer_cell(lecture: str, kind: str, number: int, question: dict, text: str):
@@ -987,6 +1192,32 @@ def apply(nb, lecture: str, spec: dict, errors: list[str]) -> None:
             return cell
         return None
 
+    def own_prompt(prompt: LecturePrompt) -> bool:
+        """Make the lecture's own prompt a prompt cell right before its code cell; False if it cannot."""
+        if prompt.cell not in by_id and prompt.split_from is not None:
+            source = by_id[prompt.split_from].source if prompt.split_from in by_id else ""
+            head, _, tail = source.rstrip().rpartition("\n\n")
+            if not tail.startswith(prompt.text):
+                errors.append(f"{lecture}: cell {prompt.split_from} does not end with the prompt {prompt.text[:40]!r}...")
+                return False
+            by_id[prompt.split_from].source = head.rstrip()
+            index = next(i for i, c in enumerate(nb.cells) if c.get("id") == prompt.split_from) + 1
+            by_id[prompt.cell] = new_markdown_cell(tail, id=prompt.cell)
+            nb.cells.insert(index, by_id[prompt.cell])
+        cell = anchor(prompt.cell, prompt.text, "markdown")
+        if cell is None:
+            return False
+        if not cell.source.startswith(prompt.text):
+            errors.append(f"{lecture}: cell {prompt.cell} does not start with its prompt {prompt.text[:40]!r}...")
+            return False
+        index = next(i for i, c in enumerate(nb.cells) if c.get("id") == prompt.cell)
+        if index + 1 >= len(nb.cells) or nb.cells[index + 1].get("id") != prompt.before:
+            errors.append(f"{lecture}: the prompt {prompt.cell} is not right before the code cell {prompt.before}")
+            return False
+        if not cell.source.rstrip().endswith(PROMPT_TAIL):
+            cell.source = f"{cell.source.rstrip()} {PROMPT_TAIL}"
+        return True
+
     def position_after(cell_id: str) -> int:
         """Just after the cell, and after any answer cells already put there."""
         i = next(i for i, c in enumerate(nb.cells) if c.get("id") == cell_id) + 1
@@ -1002,9 +1233,14 @@ def apply(nb, lecture: str, spec: dict, errors: list[str]) -> None:
         nb.cells.insert(index, new_markdown_cell(f"{PROMPT_LEAD} {prompt.text} {PROMPT_TAIL}", id=prompt_id))
         nb.cells.insert(position_after(prompt.before),
                         answer_cell(lecture, "predict", number, {"cell": prompt_id}, prompt.answer))
+    for number, prompt in enumerate(spec.get("lecture_prompts", []), start=len(spec["prompts"]) + 1):
+        if anchor(prompt.before, prompt.expects, "code") is None or not own_prompt(prompt):
+            continue
+        nb.cells.insert(position_after(prompt.before),
+                        answer_cell(lecture, "predict", number, {"cell": prompt.cell}, prompt.answer))
     for number, question in enumerate(spec["questions"], start=1):
         asking = anchor(question.cell, question.quote, "markdown")
-        if asking is None or anchor(question.after, question.expects, "code") is None:
+        if asking is None or anchor(question.after, question.expects, question.after_type) is None:
             continue
         nb.cells.insert(position_after(question.after),
                         answer_cell(lecture, "question", number, {"cell": question.cell, "quote": question.quote},
@@ -1015,11 +1251,16 @@ def apply(nb, lecture: str, spec: dict, errors: list[str]) -> None:
         errors.append(f"{lecture}: no discussion cell with id {discussion.cell!r}")
         return
     items = discussion_items(cell.source)
-    if sorted(items) != list(range(1, len(discussion.answers) + 1)):
+    for question, _ in discussion.added:  # appended once; the list must be the end of the cell
+        if not any(text == question for text in items.values()):
+            cell.source = f"{cell.source.rstrip()}\n{max(items, default=0) + 1}. {question}"
+            items = discussion_items(cell.source)
+    answers = discussion.answers + tuple((question[:60], text) for question, text in discussion.added)
+    if sorted(items) != list(range(1, len(answers) + 1)):
         errors.append(f"{lecture}: the discussion has questions {sorted(items)}, the script answers "
-                      f"{len(discussion.answers)}")
+                      f"{len(answers)}")
         return
-    for number, (phrase, text) in enumerate(discussion.answers, start=1):
+    for number, (phrase, text) in enumerate(answers, start=1):
         if phrase not in items[number]:
             errors.append(f"{lecture}: discussion question {number} no longer says {phrase!r}")
             continue
@@ -1061,7 +1302,7 @@ def main(argv: list[str] | None = None) -> None:
     for path, nb in notebooks.items():
         nbformat.validate(nb)
         nbformat.write(nb, path)
-        prompts = sum(c.get("id", "").startswith("predict-") for c in nb.cells)
+        prompts = sum(c.cell_type == "markdown" and c.source.startswith(PROMPT_LEAD) for c in nb.cells)
         answers = sum(c.get("id", "").startswith("answer-") for c in nb.cells)
         print(f"{path.name}: {prompts} prompts, {answers} model answers")
 
