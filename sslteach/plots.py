@@ -7,6 +7,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from .augment import to_float
+from .labels import label_line_ends
 
 
 def show_images(images: torch.Tensor, titles=None, ncols: int = 8, size: float = 1.2, suptitle: str | None = None):
@@ -192,22 +193,26 @@ def plot_label_efficiency(rows: dict, labelled: int, highlight=("raw pixels", "r
     """Linear-probe accuracy against the number of labelled images (log scale), one line per row.
 
     rows : {name: row of the course table (``sslteach.transfer``)}; ``labelled`` is the number of
-    labelled images at fraction 1. The names in ``highlight`` are drawn black and dashed.
+    labelled images at fraction 1. The names in ``highlight`` are drawn black and dashed. Each
+    line is named at its right end, the names moved apart where the lines end close together.
     """
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, ax = plt.subplots(figsize=(7, 4.8))
+    ends, colors = [], []
     for i, (name, row) in enumerate(rows.items()):
         fractions = sorted(row["label_efficiency"], key=float)
         x = [float(f) * labelled for f in fractions]
         y = [100 * row["label_efficiency"][f] for f in fractions]
         style = dict(color="black", linestyle="--", linewidth=1.5) if name in highlight else dict(color=plt.cm.tab20(i % 20))
         ax.plot(x, y, marker="o", markersize=3, label=name, **style)
-        ax.annotate(name, (x[-1], y[-1]), xytext=(4, 0), textcoords="offset points", fontsize=6, va="center")
+        ends.append((x[-1], y[-1]))
+        colors.append(style["color"])
     ax.set_xscale("log")
     ax.set_xlabel("labelled training images given to the linear probe (log scale)")
     ax.set_ylabel("accuracy on held-out images (%)")
     ax.grid(alpha=0.3)
-    ax.set_xlim(right=ax.get_xlim()[1] * 2.5)
-    fig.tight_layout()
+    ax.set_xlim(right=ax.get_xlim()[1] * 4)
+    fig.tight_layout()  # before the labels: they are placed in display units
+    label_line_ends(ax, [e[0] for e in ends], [e[1] for e in ends], list(rows), colors, fontsize=6.5, offset=14)
     plt.show()
 
 

@@ -19,6 +19,7 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from .labels import label_points
 from .sphere_demo import HeadSettings, Measured, measure, train_head
 
 # Angular bins of the density ring, and the ring's geometry (radii in units of the circle's).
@@ -111,14 +112,16 @@ def plot_alignment_uniformity(panels: dict, cmap: str = "viridis"):
         y = [results[n]["alignment"] for n in names]
         c = [100 * results[n]["knn"] for n in names]
         points = ax.scatter(x, y, c=c, cmap=cmap, s=55, edgecolors="k", linewidths=0.5)
-        for name, xi, yi in zip(names, x, y):
-            ax.annotate(name, (xi, yi), xytext=(4, 3), textcoords="offset points", fontsize=7)
+        ax.margins(0.12)  # room for the labels of the points at the edges
         fig.colorbar(points, ax=ax, label="kNN accuracy (%)")
         ax.set_xlabel("uniformity  (lower: more spread)")
         ax.set_ylabel("alignment  (lower: pairs closer)")
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
-    fig.tight_layout()
+    fig.tight_layout()  # before the labels: they are placed in display units
+    for ax, results in zip(axes.flat, panels.values()):
+        names = list(results)
+        label_points(ax, [results[n]["uniformity"] for n in names], [results[n]["alignment"] for n in names], names)
     plt.show()
 
 
