@@ -122,6 +122,25 @@ def fit(model, loss_fn, images, labels, profile: Profile, *, images_per_step: in
     return history
 
 
+def steps_per_epoch(checkpoint: dict) -> float | None:
+    """Optimiser steps of one pass over the training images in the run that made ``checkpoint``.
+
+    ``fit`` draws the images in a fresh shuffled order each epoch, without replacement, so every
+    image is drawn once per epoch: a method with one state per image (NPID's and PIRL's memory
+    bank) changes that state for all images at the same pace, and its curves can step at the
+    boundaries. Read from the checkpoint's record: the number of training images of its data
+    (``checkpoint["data"]``, capped by the profile's ``train_images``) over the images per step
+    (``images_seen`` / steps). None when the checkpoint does not say what it was trained on.
+    """
+    data, history = checkpoint.get("data"), checkpoint["history"]
+    if not data:
+        return None
+    images = data["train_images"]
+    cap = checkpoint.get("profile_settings", {}).get("train_images", 0)
+    images = min(images, cap) if cap else images
+    return images / (history["images_seen"] / len(history["loss"]))
+
+
 # Images used to recompute BatchNorm statistics of the random-init baseline: 20 full batches of 512.
 BATCHNORM_IMAGES = 10_240
 

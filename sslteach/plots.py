@@ -3,6 +3,8 @@ so a notebook cell stores only the picture (nbval compares text, and a figure's 
 memory address that changes every run)."""
 from __future__ import annotations
 
+import itertools
+
 import matplotlib.pyplot as plt
 import torch
 
@@ -11,10 +13,14 @@ from .labels import label_line_ends
 
 
 def show_images(images: torch.Tensor, titles=None, ncols: int = 8, size: float = 1.2, suptitle: str | None = None):
-    """A grid of images. images: (B, 3, H, W) uint8 or float in [0, 1]; titles: B strings."""
+    """A grid of images, ``size`` inches wide each (their height keeps the images' shape).
+
+    images: (B, 3, H, W) uint8 or float in [0, 1]; titles: B strings.
+    """
     images = to_float(images.detach().cpu())
     nrows = (len(images) + ncols - 1) // ncols
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * (size + 0.25 * bool(titles))), squeeze=False)
+    height = size * images.shape[2] / images.shape[3] + 0.25 * bool(titles)  # one row, with its titles
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * height), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for i, (ax, image) in enumerate(zip(axes.flat, images)):
@@ -27,29 +33,59 @@ def show_images(images: torch.Tensor, titles=None, ncols: int = 8, size: float =
     plt.show()
 
 
-def show_rows(rows: dict, size: float = 1.2, suptitle: str | None = None):
+def show_rows(rows: dict, size: float = 1.2, suptitle: str | None = None, titles=None, ncols: int | None = None):
     """The figure of a prediction task: one row per entry, its label on the left.
 
     rows : {label: (B, 3, H, W) uint8 or float in [0, 1]}, the same B images in every row, for
-    example what the network saw, what it predicted and the truth.
+    example what the network saw, what it predicted and the truth; titles : B strings above the
+    first row. ``ncols``: at most that many images across; the rows are then repeated for each
+    group of ``ncols`` images, so that with B = 8 and ncols = 4 each picture gets a quarter of the
+    figure's width instead of an eighth.
     """
     labels, batches = list(rows), [to_float(b.detach().cpu()).float() for b in rows.values()]
-    ncols = len(batches[0])
-    fig, axes = plt.subplots(len(batches), ncols, figsize=(ncols * size + 1.2, len(batches) * size), squeeze=False)
-    for row, (label, images) in enumerate(zip(labels, batches)):
-        for col, ax in enumerate(axes[row]):
-            ax.imshow(images[col].permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest")
+    B = len(batches[0])
+    ncols = ncols or B
+    groups = (B + ncols - 1) // ncols
+    heights = [size + 0.3 * (titles is not None and r == 0) for r in range(len(batches))] * groups  # room for titles
+    fig, axes = plt.subplots(groups * len(batches), ncols, figsize=(ncols * size + 1.2, sum(heights)), squeeze=False,
+                             gridspec_kw={"height_ratios": heights})
+    for g, (r, (label, images)) in itertools.product(range(groups), enumerate(zip(labels, batches))):
+        row = axes[g * len(batches) + r]
+        for col, ax in enumerate(row):
+            b = g * ncols + col
+            if b >= B:
+                ax.axis("off")
+                continue
+            ax.imshow(images[b].permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
-        axes[row, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+            if titles is not None and r == 0:
+                ax.set_title(titles[b], fontsize=9)
+        row[0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()
     plt.show()
 
 
-def plot_history(history: dict, title: str = "", smooth: int = 20):
-    """Training curves: loss and any other per-step metric, with a running mean over ``smooth`` steps."""
+def mark_epochs(ax, steps_per_epoch: float | None, steps: int):
+    """Dotted vertical lines at the epoch boundaries of a training curve over ``steps`` steps,
+    each labelled with the epoch it starts (nothing if ``steps_per_epoch`` is None)."""
+    if not steps_per_epoch:
+        return
+    epoch = 1
+    while epoch * steps_per_epoch < steps:
+        ax.axvline(epoch * steps_per_epoch, color="grey", linestyle=":", linewidth=0.9)
+        ax.text(epoch * steps_per_epoch, 1, f" epoch {epoch + 1}", transform=ax.get_xaxis_transform(),
+                fontsize=7, color="grey", va="top", ha="left")
+        epoch += 1
+
+
+def plot_history(history: dict, title: str = "", smooth: int = 20, steps_per_epoch: float | None = None):
+    """Training curves: loss and any other per-step metric, with a running mean over ``smooth`` steps.
+
+    ``steps_per_epoch`` (``sslteach.loop.steps_per_epoch``): mark the epoch boundaries.
+    """
     names = [name for name, values in history.items() if isinstance(values, list)]
     fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3), squeeze=False)
     for ax, name in zip(axes.flat, names):
@@ -59,6 +95,7 @@ def plot_history(history: dict, title: str = "", smooth: int = 20):
             kernel = torch.ones(smooth) / smooth
             running = torch.nn.functional.conv1d(values.view(1, 1, -1), kernel.view(1, 1, -1)).flatten()
             ax.plot(range(smooth - 1, len(values)), running, color="C0")
+        mark_epochs(ax, steps_per_epoch, len(values))
         ax.set_xlabel("step")
         ax.set_title(f"{title} {name}".strip())
     fig.tight_layout()

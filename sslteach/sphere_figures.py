@@ -227,12 +227,15 @@ class SphereSweep(widgets.VBox):
                               f"kNN {100 * self.metrics['knn']:.1f}%")
 
 
-def plot_sweeps(swept: dict):
+def plot_sweeps(swept: dict, test_images: int | None = None, num_classes: int = 10):
     """Alignment, uniformity and kNN accuracy along each sweep of a setting, one panel per sweep.
 
-    swept : {family name: {setting value: {"alignment", "uniformity", "knn"}}}; values on a log axis.
+    swept : {family name: {setting value: {"alignment", "uniformity", "knn"}}}; values on a log
+    axis. The kNN axis starts at 0 with chance (1 / num_classes) marked, so that a few points of
+    difference look as small as they are; with ``test_images`` (how many images the kNN accuracy
+    was measured on), each kNN point carries +-1 standard error of that sampling, sqrt(p (1 - p) / n).
     """
-    fig, axes = plt.subplots(1, len(swept), figsize=(5 * len(swept), 3.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(swept), figsize=(5.5 * len(swept), 3.6), squeeze=False)
     for ax, (family, results) in zip(axes.flat, swept.items()):
         values = list(results)
         for key, style in [("alignment", "o-"), ("uniformity", "s-")]:
@@ -243,10 +246,19 @@ def plot_sweeps(swept: dict):
         ax.minorticks_off()
         ax.set_xlabel(family)
         knn = ax.twinx()
-        knn.plot(values, [100 * results[v]["knn"] for v in values], "^:", color="C2", label="kNN (right axis)")
+        p = torch.tensor([results[v]["knn"] for v in values], dtype=torch.float64)
+        error = 100 * (p * (1 - p) / test_images).sqrt() if test_images else None
+        label = "kNN (right axis)" + (f", ±1 s.e. of {test_images:,} images" if test_images else "")
+        knn.errorbar(values, (100 * p).tolist(), yerr=None if error is None else error.tolist(), fmt="^:", color="C2",
+                     capsize=2, label=label)
+        knn.axhline(100 / num_classes, color="C2", linewidth=0.6, linestyle="--")
+        knn.text(1, 100 / num_classes, "chance ", transform=knn.get_yaxis_transform(), fontsize=7, color="C2",
+                 ha="right", va="bottom")
+        knn.set_ylim(0, max(50.0, 100 * p.max().item() + 10))
         knn.set_ylabel("kNN accuracy (%)", color="C2")
         lines = ax.get_legend_handles_labels()[0] + knn.get_legend_handles_labels()[0]
-        ax.legend(lines, [line.get_label() for line in lines], fontsize=7, loc="best")
+        ax.legend(lines, [line.get_label() for line in lines], fontsize=7, ncol=3, frameon=False,
+                  loc="upper center", bbox_to_anchor=(0.5, -0.2))  # below: inside, it covered points
     fig.tight_layout()
     plt.show()
 
