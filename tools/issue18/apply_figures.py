@@ -9,7 +9,7 @@ pass the package a new argument:
 * 01 saturation by class: the legend moves outside the axes (inside, it hid the bars of the
   greyest classes, which the prose discusses).
 * 02 patch pairs, 03 puzzles and 03 confidently wrong puzzles: four examples per row instead of
-  eight, and in lecture 03 each image with its tiles right below it (``show_image_rows``); the
+  eight, and in lecture 03 each image with its tiles right below it (``show_rows``); the
   one sentence that pointed at "the bottom row" says where the puzzles are now.
 * 05 NPID curves, 06 PIRL curves: the epoch boundaries are marked, with one paragraph each on why
   the curves step there (each image's bank entry is rewritten once per epoch).
@@ -40,21 +40,21 @@ EDITS = {
          "show_images(side_by_side, [NEIGHBOUR_NAMES[k] for k in labels], ncols=4, size=2.2)  # 8-px patches need the room"),
     ],
     "03_jigsaw": [
-        ("b7c1a6d2", "from sslteach.plots import show_images\n", "from sslteach.plots import show_image_rows\n"),
+        ("b7c1a6d2", "from sslteach.plots import show_images\n", "from sslteach.plots import show_rows\n"),
         ("b7c1a6d2",
          'show_images(examples, [test_set.classes[i] for i in test_set.labels[:8]], ncols=8, size=1.5, suptitle="the images")\n'
          'show_images(assemble(raster), ncols=8, size=1.5, suptitle="their tiles, in place")\n'
          'show_images(assemble(network_view).clamp(0, 1), ncols=8, size=1.5, suptitle="normalised and shuffled: the puzzle")',
-         'show_image_rows({"the image": examples, "its tiles, in place": assemble(raster),\n'
-         '                 "normalised and shuffled:\\nthe puzzle": assemble(network_view).clamp(0, 1)},\n'
-         '                [test_set.classes[i] for i in test_set.labels[:8]], ncols=4)'),
+         'show_rows({"the image": examples, "its tiles,\\nin place": assemble(raster),\n'
+         '           "normalised\\nand shuffled:\\nthe puzzle": assemble(network_view).clamp(0, 1)},\n'
+         '          size=1.8, titles=[test_set.classes[i] for i in test_set.labels[:8]], ncols=4)'),
         ("f8bc8c59", "Try to solve a few of the bottom row in your head.",
          "Try to solve a few of the puzzles (the third row of each group) in your head."),
         ("ac29636a",
          'show_images(test_set.images[worst], titles, ncols=8, size=1.5, suptitle="most confidently wrong: the images")\n'
          'show_images(assemble(as_placed), ncols=8, size=1.5, suptitle="the network\'s arrangement")',
-         'show_image_rows({"most confidently wrong": test_set.images[worst], "the network\'s\\narrangement": assemble(as_placed)},\n'
-         '                titles, ncols=4)'),
+         'show_rows({"most\\nconfidently\\nwrong": test_set.images[worst], "the network\'s\\narrangement": assemble(as_placed)},\n'
+         '          size=1.8, titles=titles, ncols=4)'),
     ],
     "05_clustering_and_instances": [
         ("3d181aee", "import math\n",
