@@ -100,8 +100,9 @@ PIRL_STEPS = (
     "epoch lasts twice as many steps). The curves jump there rather than drift, for the reason given with NPID's "
     "loss in lecture 05: an image drawn in the first epoch still has the untrained encoder's feature as its bank "
     "entry, and at the boundary every positive in the batch becomes an entry rewritten by the network in "
-    "training, all at once. The image branch then finds its own entry some of the time, and the loss, whose "
-    "targets have all moved, steps."
+    "training, all at once. The image branch then finds its own entry some of the time, but the loss steps up: "
+    "the tile branch, which has not learned to find its image, had spent the whole first epoch pulled towards "
+    "entries of the untrained encoder, and it is further from the new ones."
 )
 
 # new cell id, markdown, id of the cell it follows
