@@ -1269,19 +1269,14 @@ def apply(nb, lecture: str, spec: dict, errors: list[str]) -> None:
 
 
 def discussion_items(source: str) -> dict[int, str]:
-    """The numbered items after the cell's ``Discussion`` heading (as tools/make_guide.py reads them)."""
-    heading = re.search(r"^#+\s*Discussion.*$", source, re.M)
-    items, current = {}, None
-    for line in (source[heading.end():] if heading else source).split("\n"):
-        match = re.match(r"^\s*(\d+)\.\s+(.*)$", line)
-        if match:
-            current = int(match.group(1))
-            items[current] = match.group(2).strip()
-        elif current is not None and line.strip() and not line.lstrip().startswith("#"):
-            items[current] += " " + line.strip()
-        else:
-            current = None
-    return items
+    """The numbered items after the cell's ``Discussion`` heading, read by tools/make_guide.py's own
+    function, so that the questions this script answers are the ones the guide will list."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_guide", Path(__file__).resolve().parents[1] / "make_guide.py")
+    make_guide = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_guide)
+    return make_guide.discussion_items(source)
 
 
 def main(argv: list[str] | None = None) -> None:
