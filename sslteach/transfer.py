@@ -269,13 +269,14 @@ def write_table(path, table: dict) -> None:
         f.write((json.dumps(table, indent=1, sort_keys=True) + "\n").encode())
 
 
-def table_paths(profile_name: str) -> list[Path]:
-    """Where stored tables are looked for, in order: the user's data folder, then the shipped one."""
+def table_paths(profile_name: str, file: str = TABLE_FILE) -> list[Path]:
+    """Where stored tables are looked for, in order: the user's data folder, then the shipped one.
+    ``file``: the course table, or another table kept the same way (``sslteach.headline``)."""
     from .checkpoint import checkpoint_folder, shipped_checkpoints
 
-    paths = [checkpoint_folder(profile_name) / TABLE_FILE]
+    paths = [checkpoint_folder(profile_name) / file]
     if os.environ.get("SSLTEACH_RETRAIN", "") in ("", "0"):
-        paths.append(shipped_checkpoints() / profile_name / TABLE_FILE)
+        paths.append(shipped_checkpoints() / profile_name / file)
     return paths
 
 
@@ -304,7 +305,8 @@ def table_data(table: dict, path) -> dict | None:
     return SHIPPED_DATA if Path(path).parent.parent == shipped_checkpoints() else None
 
 
-def stored_row(name: str, fingerprint: str | None, settings: dict, other_data: bool = False) -> dict | None:
+def stored_row(name: str, fingerprint: str | None, settings: dict, other_data: bool = False,
+               file: str = TABLE_FILE) -> dict | None:
     """The stored row for ``name`` measured on exactly these weights and ``table_settings``.
 
     With ``other_data``, a row measured on these weights with these settings but on other data
@@ -312,7 +314,7 @@ def stored_row(name: str, fingerprint: str | None, settings: dict, other_data: b
     of the data it was measured on, ``row["source"]`` the table it came from.
     """
     found = None
-    for path in table_paths(settings["profile_settings"]["name"]):
+    for path in table_paths(settings["profile_settings"]["name"], file):
         table = read_table(path)
         row = table["rows"].get(name)
         if row is None or row.get("fingerprint") != fingerprint:

@@ -1,0 +1,113 @@
+"""The headline table (issue 16): one readout on pooled final features, rows per pretraining seed,
+and the effect rule that decides what the lectures may call a difference."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+import torch
+
+from sslteach import headline
+from sslteach.data import CLASSES, ImageSet
+from sslteach.encoders import build_encoder
+from sslteach.profiles import CLASS, EVALUATION_SETTINGS, TRAINING_SETTINGS
+
+from helpers import random_images
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints" / "class"
+PROVENANCE = {"dataset": "cifar10", "source_kind": "image archive", "source_md5": "a" * 32,
+              "test_split": "carved: 10 per class from train, seed 0"}
+
+
+def coloured_sets(noise: int = 0):
+    """Four classes, each a flat colour (plus uniform noise up to ``noise``): raw pixels separate
+    them perfectly, so every readout of raw pixels must be exact."""
+    colours = torch.tensor([[250, 5, 5], [5, 250, 5], [5, 5, 250], [250, 250, 5]], dtype=torch.int16)
+
+    def make(n, seed):
+        labels = torch.arange(4).repeat(n // 4)
+        g = torch.Generator().manual_seed(seed)
+        pixels = colours[labels][:, :, None, None] + torch.randint(0, noise + 1, (n, 3, 8, 8), generator=g, dtype=torch.int16)
+        return ImageSet(pixels.clamp(0, 255).to(torch.uint8), labels, CLASSES[:4], PROVENANCE)
+
+    return make(200, 1), make(40, 2)
+
+
+PROFILE = dataclasses.replace(CLASS, probe_train_images=0, knn_k=10)
+PROTOCOL = {**headline.PROTOCOL, "label_fractions": [0.05, 1.0], "draws": 2}
+
+
+def test_raw_pixels_of_separable_classes_read_out_perfectly():
+    train, test = coloured_sets(noise=20)
+    row = headline.measure(None, train, test, PROFILE, PROTOCOL)
+    assert row["knn"] == 1.0 and row["linear_probe"] == 1.0
+    assert row["label_efficiency"]["0.05"] == 1.0 and len(row["label_efficiency_draws"]["0.05"]) == 2
+    assert row["train_images"] == 200 and row["test_images"] == 40 and "classifier" not in row
+
+
+def test_an_encoder_row_reads_the_pooled_final_features_and_a_classifier():
+    train, test = coloured_sets(noise=20)
+    train = ImageSet(random_images(40, seed=3), torch.arange(4).repeat(10), CLASSES[:4], PROVENANCE)
+    torch.manual_seed(0)
+    encoder = build_encoder("small").eval()
+    seen = []
+    classifier = lambda x: seen.append(x.shape) or torch.nn.functional.one_hot(torch.zeros(len(x), dtype=torch.long), 4).float()  # noqa: E731
+    row = headline.measure(encoder, train, test, PROFILE, PROTOCOL, classifier=classifier)
+    assert 0 <= row["knn"] <= 1 and 0 <= row["linear_probe"] <= 1
+    assert row["classifier"] == 0.25  # always class 0, one test image in four
+    assert seen == [(40, 3, 8, 8)]  # float images, one batch
+
+
+def test_rows_are_stored_and_measured_again_only_for_other_weights(tmp_path, monkeypatch):
+    monkeypatch.setenv("SSLTEACH_DATA", str(tmp_path))
+    train, test = coloured_sets(noise=60)
+    train = ImageSet(random_images(40, seed=3), torch.arange(4).repeat(10), CLASSES[:4], PROVENANCE)
+    torch.manual_seed(0)
+    encoder = build_encoder("small").eval()
+    row = headline.load_or_measure("tiny-seed1", encoder, train, test, PROFILE, protocol=PROTOCOL,
+                                   extra={"method": "tiny", "seed": 1})
+    assert row["source"] == "evaluated" and row["method"] == "tiny" and row["seed"] == 1
+    again = headline.load_or_measure("tiny-seed1", encoder, train, test, PROFILE, protocol=PROTOCOL)
+    assert again["source"].endswith(headline.TABLE_FILE) and again["linear_probe"] == row["linear_probe"]
+    with torch.no_grad():
+        next(encoder.parameters()).add_(1.0)
+    assert headline.load_or_measure("tiny-seed1", encoder, train, test, PROFILE, protocol=PROTOCOL)["source"] == "evaluated"
+    other = {**PROTOCOL, "draws": 1}
+    assert headline.load_or_measure("tiny-seed1", encoder, train, test, PROFILE, protocol=other)["source"] == "evaluated"
+
+
+def test_seed_values_follow_the_seeds_and_the_metric():
+    rows = {
+        "a-seed2": {"method": "a", "seed": 2, "linear_probe": 0.3, "knn": 0.1, "label_efficiency": {"0.01": 0.05}},
+        "a": {"method": "a", "seed": 0, "linear_probe": 0.5, "knn": 0.2, "label_efficiency": {"0.01": 0.06}},
+        "b": {"method": "b", "seed": 0, "linear_probe": 0.9, "knn": 0.9, "label_efficiency": {"0.01": 0.9}},
+    }
+    assert headline.seed_values(rows, "a") == [0.5, 0.3]
+    assert headline.seed_values(rows, "a", "knn") == [0.2, 0.1]
+    assert headline.seed_values(rows, "a", "0.01") == [0.06, 0.05]
+    assert headline.row_name("a", 0) == "a" and headline.row_name("a", 2) == "a-seed2"
+
+
+def test_the_effect_rule():
+    s = headline.summarize([0.50, 0.52, 0.48])
+    assert s["mean"] == pytest.approx(0.50) and s["sd"] == pytest.approx(statistics.stdev([0.50, 0.52, 0.48])) and s["n"] == 3
+    assert headline.summarize([0.4])["sd"] == 0.0
+    base = [0.44, 0.45, 0.46]  # sd 0.01
+    clear = headline.compare([0.50, 0.51, 0.52], base)  # +0.06, spread 0.0141
+    assert clear["effect"] and clear["verdict"] == "above" and clear["difference"] == pytest.approx(0.06)
+    assert clear["spread"] == pytest.approx(0.01 * 2 ** 0.5)
+    assert headline.compare(base, [0.50, 0.51, 0.52])["verdict"] == "below"
+    close = headline.compare([0.46, 0.47, 0.48], base)  # +0.02 < 2 x 0.0141
+    assert not close["effect"] and close["verdict"] == "level within noise"
+    assert headline.compare([0.9], base)["verdict"] == "not enough seeds"
+
+
+def test_the_command_line_refuses_unknown_methods(capsys):
+    with pytest.raises(SystemExit):
+        headline.main(["no-such-method"])
+    assert "unknown method" in capsys.readouterr().err
