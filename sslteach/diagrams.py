@@ -56,6 +56,18 @@ class Canvas:
             self.ax.text((x0 + x1) / 2, (y0 + y1) / 2 + dy, label, ha="center", va="center", fontsize=7.5,
                          color="#333333", style="italic")
 
+    def flow(self, *boxes, labels=(), side: str = "above"):
+        """Arrows along a run of boxes, ``boxes[0] -> boxes[1] -> ...``; ``labels[i]`` labels the i-th arrow."""
+        for i, (start, end) in enumerate(zip(boxes, boxes[1:])):
+            self.arrow(start, end, labels[i] if i < len(labels) else "", side=side)
+
+    def branches(self, top, bottom, top_labels=(), bottom_labels=(), bottom_side: str = "below"):
+        """Two runs of boxes one above the other (the two views of an image), drawn stage by stage;
+        the bottom run's labels go below its arrows, away from the top run's."""
+        for i in range(max(len(top), len(bottom)) - 1):
+            for run, labels, side in ((top, top_labels, "above"), (bottom, bottom_labels, bottom_side)):
+                self.flow(*run[i:i + 2], labels=labels[i:i + 1], side=side)
+
     def note(self, x: float, y: float, text: str, size: float = 7.5):
         self.ax.text(x, y, text, ha="left", va="center", fontsize=size, color="#333333")
 
@@ -78,14 +90,7 @@ def simclr() -> Figure:
     f1, f2 = c.box(3.6, 1.8, "encoder f", NETWORK), c.box(3.6, 0.6, "encoder f", NETWORK)
     g1, g2 = c.box(5.0, 1.8, "head g (MLP)", NETWORK), c.box(5.0, 0.6, "head g (MLP)", NETWORK)
     loss = c.box(6.4, 1.2, "NT-Xent:\nz1 vs z2, not\nthe other 2N-2", TARGET, w=1.3, h=0.75)
-    c.arrow(image, v1, "augment")
-    c.arrow(image, v2, "augment", side="below")
-    c.arrow(v1, f1)
-    c.arrow(v2, f2)
-    c.arrow(f1, g1, "h1")
-    c.arrow(f2, g2, "h2", side="below")
-    c.arrow(g1, loss, "z1")
-    c.arrow(g2, loss, "z2", side="below")
+    c.branches([image, v1, f1, g1, loss], [image, v2, f2, g2, loss], ("augment", "", "h1", "z1"), ("augment", "", "h2", "z2"))
     c.note(3.05, 1.2, "same weights")
     return c.figure
 
@@ -98,10 +103,7 @@ def moco() -> Figure:
     key = c.box(3.6, 0.6, "key encoder\n(momentum)", NETWORK, w=1.4, h=0.55)
     queue = c.box(5.2, 0.6, "queue of K\nold keys", DATA, w=1.1, h=0.55)
     loss = c.box(6.4, 2.0, "InfoNCE:\nq.k+ vs q.queue", TARGET, w=1.3, h=0.6)
-    c.arrow(image, q_view)
-    c.arrow(image, k_view)
-    c.arrow(q_view, query)
-    c.arrow(k_view, key)
+    c.branches([image, q_view, query], [image, k_view, key])
     c.arrow(query, loss, "q")
     c.arrow(key, loss, "k+")
     c.arrow(key, queue, "push k+", side="below")
@@ -117,14 +119,8 @@ def swav() -> Figure:
     f1, f2 = c.box(3.1, 2.0, "encoder\n+ head", NETWORK, h=0.55), c.box(3.1, 0.6, "encoder\n+ head", NETWORK, h=0.55)
     protos = c.box(4.5, 1.3, "prototypes C\n(K vectors)", NETWORK, w=1.2, h=0.55)
     codes1, codes2 = c.box(5.9, 2.0, "Sinkhorn ->\ncode q1", DATA, h=0.55), c.box(5.9, 0.6, "Sinkhorn ->\ncode q2", DATA, h=0.55)
-    c.arrow(image, v1)
-    c.arrow(image, v2)
-    c.arrow(v1, f1)
-    c.arrow(v2, f2)
-    c.arrow(f1, protos, "z1")
-    c.arrow(f2, protos, "z2", side="below")
-    c.arrow(protos, codes1, "scores z1.C")
-    c.arrow(protos, codes2, "scores z2.C", side="below")
+    c.branches([image, v1, f1, protos, codes1], [image, v2, f2, protos, codes2], ("", "", "z1", "scores z1.C"),
+               ("", "", "z2", "scores z2.C"))
     c.note(5.3, 1.3, "swap: predict q2 from z1,\nq1 from z2 (cross-entropy)")
     return c.figure
 
@@ -139,9 +135,7 @@ def jigsaw() -> Figure:
     target = c.box(6.6, 1.3, "which p of\nthe set?", TARGET, w=0.9, h=0.55)
     c.arrow(image, shuffled)
     for tile, net in zip(tiles, nets):
-        c.arrow(shuffled, tile)
-        c.arrow(tile, net)
-        c.arrow(net, concat)
+        c.flow(shuffled, tile, net, concat)
     c.arrow(concat, target)
     c.note(4.2, 0.25, "the nine tile nets share their weights")
     return c.figure
@@ -154,12 +148,7 @@ def context() -> Figure:
     f1, f2 = c.box(3.7, 1.8, "patch net", NETWORK), c.box(3.7, 0.6, "patch net", NETWORK)
     join = c.box(5.0, 1.2, "concat\n+ MLP", NETWORK, w=0.9, h=0.55)
     target = c.box(6.3, 1.2, "which of the\n8 positions?", TARGET, w=1.1, h=0.55)
-    c.arrow(image, centre, "crop, gap")
-    c.arrow(image, neighbour, "crop, jitter", side="below")
-    c.arrow(centre, f1)
-    c.arrow(neighbour, f2)
-    c.arrow(f1, join)
-    c.arrow(f2, join)
+    c.branches([image, centre, f1, join], [image, neighbour, f2, join], ("crop, gap",), ("crop, jitter",))
     c.arrow(join, target)
     c.note(3.2, 1.2, "same weights")
     return c.figure
@@ -173,10 +162,8 @@ def rotation() -> Figure:
     head = c.box(5.3, 1.3, "linear head\n4 logits", NETWORK, w=1.0, h=0.55)
     target = c.box(6.5, 1.3, "label: k\n(0, 1, 2, 3)", TARGET, w=0.9, h=0.55)
     for copy in copies:
-        c.arrow(image, copy)
-        c.arrow(copy, net)
-    c.arrow(net, head)
-    c.arrow(head, target)
+        c.flow(image, copy, net)
+    c.flow(net, head, target)
     c.note(4.8, 0.5, "loss: cross-entropy with the applied k")
     return c.figure
 
@@ -191,12 +178,37 @@ def colorization() -> Figure:
     bins = c.box(4.6, 0.55, "soft-encode to\nQ ab bins", DATA, w=1.2, h=0.55)
     loss = c.box(6.3, 1.1, "rebalanced\ncross-entropy\nper pixel", TARGET, w=1.2, h=0.75)
     c.arrow(image, lab)
-    c.arrow(lab, grey)
-    c.arrow(lab, colour)
-    c.arrow(grey, net)
-    c.arrow(colour, bins)
-    c.arrow(net, loss, "Q logits")
-    c.arrow(bins, loss, "soft labels", side="below")
+    c.branches([lab, grey, net, loss], [lab, colour, bins, loss], ("", "", "Q logits"), ("", "", "soft labels"))
+    return c.figure
+
+
+def inpainting() -> Figure:
+    c = Canvas(7.2, 2.4, "Inpainting (context encoder): paint the hidden centre back from its surroundings")
+    image = c.box(0.7, 1.15, "image x", w=1.0)
+    context = c.box(2.0, 1.7, "centre masked:\nthe context", DATA, h=0.55)
+    centre = c.box(2.0, 0.55, "the true centre", DATA)
+    encoder = c.box(3.35, 1.7, "encoder f", NETWORK, w=1.0)
+    decoder = c.box(4.75, 1.7, "channel-wise FC\n+ decoder", NETWORK, w=1.3, h=0.55)
+    predicted = c.box(6.4, 1.7, "predicted\ncentre", DATA, w=1.0, h=0.55)
+    loss = c.box(6.4, 0.55, "L2 loss on\nthe centre", TARGET, w=1.0, h=0.55)
+    c.branches([image, context, encoder, decoder, predicted, loss], [image, centre, loss], ("hide",), ("keep", "target"))
+    c.note(2.9, 1.12, "the readout uses f's features")
+    return c.figure
+
+
+def split_brain() -> Figure:
+    c = Canvas(7.2, 2.8, "Split-brain autoencoder: each half predicts the channels the other one sees")
+    image = c.box(0.8, 1.3, "image x\n(Lab)", h=0.55)
+    lightness, colour = c.box(2.1, 2.0, "L", DATA, w=0.9), c.box(2.1, 0.6, "ab", DATA, w=0.9)
+    net1 = c.box(3.4, 2.0, "net F1\n(half width)", NETWORK, w=1.1, h=0.55)
+    net2 = c.box(3.4, 0.6, "net F2\n(half width)", NETWORK, w=1.1, h=0.55)
+    features = c.box(4.8, 1.3, "features\n[F1(L), F2(ab)]", DATA, w=1.2, h=0.55)
+    ab_hat = c.box(6.3, 2.0, "predict ab:\nclasses over bins", TARGET, w=1.4, h=0.55)
+    l_hat = c.box(6.3, 0.6, "predict L:\nclasses over bins", TARGET, w=1.4, h=0.55)
+    c.branches([image, lightness, net1, ab_hat], [image, colour, net2, l_hat])
+    c.arrow(net1, features, dashed=True)
+    c.arrow(net2, features, dashed=True)
+    c.note(2.9, 1.3, "no weights\nshared")
     return c.figure
 
 
@@ -207,10 +219,7 @@ def deepcluster() -> Figure:
     feats = c.box(4.1, 2.0, "features\n(PCA, L2)", DATA, h=0.55)
     kmeans = c.box(5.8, 2.0, "k-means:\npseudo-labels", TARGET, w=1.3, h=0.55)
     train = c.box(5.8, 0.6, "train f + new head\non pseudo-labels", NETWORK, w=1.6, h=0.55)
-    c.arrow(images, net)
-    c.arrow(net, feats, "1. embed")
-    c.arrow(feats, kmeans, "2. cluster")
-    c.arrow(kmeans, train, "3. labels")
+    c.flow(images, net, feats, kmeans, train, labels=("", "1. embed", "2. cluster", "3. labels"))
     c.arrow(train, net, "4. update f, next epoch", dashed=True, side="below")
     return c.figure
 
@@ -221,8 +230,7 @@ def npid() -> Figure:
     net = c.box(2.3, 1.7, "encoder f\n+ L2", NETWORK, h=0.55)
     bank = c.box(4.0, 0.6, "memory bank:\none vector per image", DATA, w=1.7, h=0.55)
     loss = c.box(5.9, 1.7, "NCE: v_i vs its own\nbank entry, not\nsampled others", TARGET, w=1.6, h=0.75)
-    c.arrow(image, net)
-    c.arrow(net, loss, "v_i")
+    c.flow(image, net, loss, labels=("", "v_i"))
     c.arrow(bank, loss, "entries", side="below")
     c.arrow(net, bank, "update entry i\n(momentum)", dashed=True, side="below")
     return c.figure
@@ -237,12 +245,7 @@ def pirl() -> Figure:
     g = c.box(3.7, 0.6, "f per tile,\nconcat + head", NETWORK, w=1.3, h=0.55)
     bank = c.box(5.2, 0.6, "memory bank\n(negatives)", DATA, w=1.2, h=0.55)
     loss = c.box(6.4, 1.9, "NCE: tiles' vector\nmatches the image's", TARGET, w=1.5, h=0.55)
-    c.arrow(image, whole)
-    c.arrow(image, tiles, "jigsaw")
-    c.arrow(whole, f)
-    c.arrow(tiles, g)
-    c.arrow(f, loss, "v_I")
-    c.arrow(g, loss, "v_It")
+    c.branches([image, whole, f, loss], [image, tiles, g, loss], ("", "", "v_I"), ("jigsaw", "", "v_It"), bottom_side="above")
     c.arrow(bank, loss, "negatives", side="below")
     return c.figure
 
@@ -256,11 +259,7 @@ def ambient_sound() -> Figure:
     stats = c.box(3.8, 0.6, "sound texture\nstatistics", DATA, w=1.3, h=0.55)
     target = c.box(5.5, 0.6, "k-means cluster\n= label", TARGET, w=1.3, h=0.55)
     loss = c.box(5.5, 1.7, "cross-entropy", TARGET, w=1.3)
-    c.arrow(video, frame)
-    c.arrow(video, sound)
-    c.arrow(frame, net)
-    c.arrow(sound, stats)
-    c.arrow(stats, target)
+    c.branches([video, frame, net], [video, sound, stats, target])
     c.arrow(net, loss, "class scores")
     c.arrow(target, loss)
     return c.figure
@@ -272,10 +271,8 @@ def ego_motion() -> Figure:
     fi, fj = c.box(2.7, 1.7, "encoder f", NETWORK), c.box(2.7, 0.6, "encoder f", NETWORK)
     map_ = c.box(4.3, 1.7, "map M_g for\nmotion class g", NETWORK, w=1.3, h=0.55)
     loss = c.box(6.1, 1.2, "M_g f(x_i) close\nto f(x_j); apart\nfor other pairs", TARGET, w=1.5, h=0.75)
-    c.arrow(pair, fi)
-    c.arrow(pair, fj)
-    c.arrow(fi, map_)
-    c.arrow(map_, loss)
+    c.branches([pair, fi], [pair, fj])
+    c.flow(fi, map_, loss)
     c.arrow(fj, loss)
     return c.figure
 
@@ -294,8 +291,7 @@ def future_prediction() -> Figure:
     c.arrow(net, enc, dashed=True)
     c.arrow(enc, z)
     c.arrow(net, dec)
-    c.arrow(z, dec)
-    c.arrow(dec, out)
+    c.flow(z, dec, out)
     c.note(5.2, 0.7, "at test time, sample z:\none future per sample")
     return c.figure
 
@@ -308,17 +304,12 @@ def skipgram() -> Figure:
     v = c.box(4.2, 1.7, "input table v", NETWORK, w=1.2)
     vp = c.box(4.2, 0.6, "output table v'", NETWORK, w=1.2)
     loss = c.box(6.1, 1.2, "sigma(v'_c . v_w) -> 1\nsigma(v'_k . v_w) -> 0", TARGET, w=1.7, h=0.6)
-    c.arrow(text, centre)
-    c.arrow(text, context_)
-    c.arrow(centre, v)
-    c.arrow(context_, vp)
-    c.arrow(v, loss, "v_w")
-    c.arrow(vp, loss, "v'_c, v'_k", side="below")
+    c.branches([text, centre, v, loss], [text, context_, vp, loss], ("", "", "v_w"), ("", "", "v'_c, v'_k"))
     return c.figure
 
 
-DIAGRAMS = {f.__name__: f for f in (simclr, moco, swav, jigsaw, context, rotation, colorization, deepcluster, npid, pirl,
-                                    ambient_sound, ego_motion, future_prediction, skipgram)}
+DIAGRAMS = {f.__name__: f for f in (simclr, moco, swav, jigsaw, context, rotation, colorization, inpainting, split_brain,
+                                    deepcluster, npid, pirl, ambient_sound, ego_motion, future_prediction, skipgram)}
 
 
 def svg_bytes(figure: Figure) -> bytes:
