@@ -5,10 +5,11 @@
 Adds two sections at the end of lecture 01, before its discussion (the markdown cell with id
 ``17d924e7``, which starts with ``## Discussion``): 12. inpainting with a context encoder and
 13. cross-channel prediction with a split-brain autoencoder, each a markdown cell (what the
-method predicts, the paper's result, a prompt) and a code cell that loads the class checkpoint
-through ``sslteach.methods.load_or_pretrain`` and shows its predictions on eight test images, then a
-markdown cell that points to the course table of lecture 08 for its readout. It also adds the two
-sections to the time table of the first cell and one learning objective.
+method predicts, the paper's result, a prompt that ``apply_guide.py`` moves into its own cell)
+and a code cell that loads the class checkpoint through ``sslteach.methods.load_or_pretrain`` and
+shows its predictions on eight test images, then a markdown cell that points to the course table
+of lecture 08 for its readout. It also adds the two sections to the time table of the first cell
+and one learning objective.
 
 Every new cell has a stable id (``inpainting-*``, ``split-brain-*``); running the script again
 replaces them instead of adding copies, and the first cell's lines are added once. A missing
@@ -42,7 +43,7 @@ where $\hat M$ is 1 on the missing square. As in the authors' code, the predicte
 
 The paper's result: an AlexNet pretrained by inpainting and fine-tuned on PASCAL VOC reaches 56.5% mAP in classification, 44.5% mAP in detection and 29.7% mean IoU in segmentation (Pathak et al. 2016, Table 2), with its own fine-tuning protocol. Those features were learned with the paper's *random-region* masks (shapes of objects from segmentations, covering a quarter of the image), which the paper reports transfer better than the central square: its explanation is that with a fixed square the network learns low-level features that latch onto the square's border, which random shapes do not have. We train the central square, whose predictions can be shown next to the truth.
 
-**Before you run the next cell:** the loss is a squared error, like the colour regressor's of section 6. What do you expect the painted squares to look like where the context leaves several fillings possible?"""
+**Predict, then run.** The next cell paints the hidden centre of eight test images. The loss is a squared error, like the colour regressor's of section 6: what do you expect the painted squares to look like where the context leaves several fillings possible? Write your prediction down, then run the cell."""
 
 INPAINTING_CODE = """from sslteach.inpainting import inpaint, inpainting_model_from_checkpoint
 from sslteach.plots import show_rows
@@ -71,7 +72,7 @@ Both losses $\ell$ are classifications, the choice of the paper's proposed model
 
 The paper's result: with linear classifiers on frozen features, its split-brain AlexNet reaches 35.4% top-1 on ImageNet (Zhang et al. 2017, Sec. 4.1), where its features come from the colour channels as well as from the lightness.
 
-**Before you run the next cell:** which prediction do you expect to be easier for the network, colour from lightness or lightness from colour? What does a colour tell you about how bright a pixel is?"""
+**Predict, then run.** The next cell shows what each half of the split-brain network sees and predicts, on the same eight test images. Which prediction do you expect to be easier for the network, colour from lightness or lightness from colour? What does a colour tell you about how bright a pixel is? Write your prediction down, then run the cell."""
 
 SPLIT_BRAIN_CODE = """from sslteach.splitbrain import predict_cross_channel, split_brain_model_from_checkpoint
 

@@ -22,6 +22,10 @@ ROOT = Path(__file__).resolve().parents[2]
 DIAGRAMS = [
     ("01_colorization", "## 3. Colour as classification", "colorization",
      "Read it left to right: only L goes into the network; the ab channels it never sees become soft labels over Q bins, and the loss is a cross-entropy at every pixel."),
+    ("01_colorization", "## 12. Inpainting: a context encoder", "inpainting",
+     "The network sees only the context; the centre it never sees is the target, and the squared error counts only there. The decoder serves the pretext task alone: what lecture 08 reads out is the encoder f."),
+    ("01_colorization", "## 13. Cross-channel prediction: a split-brain autoencoder", "split_brain",
+     "Each half sees one group of channels and predicts the other, so neither can copy its target; the representation read out is the two halves' features side by side (dashed arrows)."),
     ("02_context_prediction", "## 2. The pretext task on 32×32 images", "context",
      "Two patches of one image go through the same network; only the joined features see both, and they must name where the second patch sat (8 classes)."),
     ("03_jigsaw", "## 2. The puzzle", "jigsaw",

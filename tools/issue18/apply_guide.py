@@ -5,9 +5,9 @@ For every lecture this script inserts
 
 * **prompts**: a markdown cell that starts with ``**Predict, then run.**``, placed right before
   the code cell whose output answers it (id ``predict-NN-k``);
-* for lecture 09, which was written with prompts of its own, those prompts in the same format
-  (``LecturePrompt``: the tail added, a prompt at the end of a paragraph moved into its own cell
-  with a readable id, once);
+* for lecture 09 and lecture 01's sections 12-13, which were written with prompts of their own,
+  those prompts in the same format (``LecturePrompt``: the tail added, a prompt at the end of a
+  paragraph moved into its own cell with a readable id, once);
 * **model answers**: a markdown cell tagged ``instructor`` that starts with ``**Model answer**``
   and names the question it answers in its metadata (see ``tools/make_guide.py``), placed right
   after the code cell that reveals a prompt's answer, after the widget or exercise cell that
@@ -77,12 +77,14 @@ class Question:
 
 @dataclass(frozen=True)
 class LecturePrompt:
-    """A "Predict, then run" prompt the lecture asks itself (lecture 09 was written with its own).
+    """A "Predict, then run" prompt the lecture asks itself (lecture 09 and lecture 01's sections
+    12-13 were written with their own).
 
     The prompt must be a markdown cell ``cell`` right before the code cell ``before`` (which must
     contain ``expects``), starting with ``text``; the script adds the prompt tail if it is missing.
     A prompt written as the last paragraph of the cell ``split_from`` is first moved out into its
-    own cell with the id ``cell`` (once: on later runs that cell exists and is kept).
+    own cell with the id ``cell``, right before ``before`` (once: on later runs that cell exists and
+    is kept).
     """
     cell: str
     before: str
@@ -239,12 +241,12 @@ L01 = dict(
             away from the generic random features. The loss, not only the task, decides what the
             features learn. Supervised training on colour images stays far above all of them.""")),
     ],
-    # Sections 12 and 13 (tools/issue18/apply_data_prediction.py) ask their own "Before you run the
-    # next cell" questions; their pictures are not trained yet when this is written, so the answers
-    # say what to look for and why, from the papers.
-    questions=[
-        Question("inpainting-intro", "What do you expect the painted squares to look like where the context leaves several fillings possible?",
-                 "inpainting-predictions", "inpaint(inpainter, shown)", md("""
+    # Sections 12 and 13 (tools/issue18/apply_data_prediction.py) end with prompts of their own,
+    # moved here into their own cells; their pictures were not trained yet when the answers were
+    # written, so the answers say what to look for and why, from the papers.
+    lecture_prompts=[
+        LecturePrompt("inpainting-predict", "inpainting-predictions", "inpaint(inpainter, shown)",
+                      "**Predict, then run.** The next cell paints the hidden centre", md("""
             Blurred: smooth, low-contrast squares that continue the colours of the border inwards and
             fade towards a dull average in the middle, with no texture or sharp edge of their own.
             The squared error is minimised by the mean of the plausible fillings (the argument of
@@ -257,9 +259,10 @@ L01 = dict(
             fill is blurry, the L2 + adversarial one sharp) and say in their abstract that the
             adversarial loss gives much sharper results because it better handles several modes of
             the output. A sharp picture is not the goal of the course, though: whether the encoder
-            had to recognise the object is read from its row in lecture 08, not from the painting.""")),
-        Question("split-brain-intro", "which prediction do you expect to be easier for the network, colour from lightness or lightness from colour?",
-                 "split-brain-predictions", "predict_cross_channel(split_net, shown)", md("""
+            had to recognise the object is read from its row in lecture 08, not from the painting."""),
+                      split_from="inpainting-intro"),
+        LecturePrompt("split-brain-predict", "split-brain-predictions", "predict_cross_channel(split_net, shown)",
+                      "**Predict, then run.** The next cell shows what each half", md("""
             Colour from lightness is the better-posed of the two. L carries most of a photograph's
             detail (edges, texture, shading), so the L → ab half sees the objects and only has to
             guess their hue, which is uncertain mostly for objects that come in any colour. The
@@ -274,8 +277,10 @@ L01 = dict(
             halves are not comparable (different numbers of bins), so judge by the pictures. Zhang
             et al. (2017) predict both directions so that the concatenated representation is
             trained on every channel of its input; that each half alone sees only part of the
-            image is the point of the split, not a flaw.""")),
+            image is the point of the split, not a flaw."""),
+                      split_from="split-brain-intro"),
     ],
+    questions=[],
     discussion=Discussion("17d924e7", (
         ("regressor had an ab error", md("""
             When the answer is genuinely uncertain, a loss that measures the distance to one true
@@ -1201,7 +1206,7 @@ def apply(nb, lecture: str, spec: dict, errors: list[str]) -> None:
                 errors.append(f"{lecture}: cell {prompt.split_from} does not end with the prompt {prompt.text[:40]!r}...")
                 return False
             by_id[prompt.split_from].source = head.rstrip()
-            index = next(i for i, c in enumerate(nb.cells) if c.get("id") == prompt.split_from) + 1
+            index = next(i for i, c in enumerate(nb.cells) if c.get("id") == prompt.before)
             by_id[prompt.cell] = new_markdown_cell(tail, id=prompt.cell)
             nb.cells.insert(index, by_id[prompt.cell])
         cell = anchor(prompt.cell, prompt.text, "markdown")
