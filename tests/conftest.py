@@ -19,3 +19,15 @@ def no_shipped_checkpoints(tmp_path_factory, monkeypatch):
     ``load_or_pretrain`` looks for them in an empty folder unless a test says otherwise."""
     monkeypatch.setenv("SSLTEACH_CHECKPOINTS", str(tmp_path_factory.mktemp("no_shipped")))
     monkeypatch.delenv("SSLTEACH_RETRAIN", raising=False)
+
+
+@pytest.fixture
+def shown(monkeypatch):
+    """The figures the plotting functions would show (``plt.show``), kept for inspection; closed
+    afterwards. Modules that use it select the Agg backend before importing pyplot."""
+    import matplotlib.pyplot as plt
+
+    figures = []
+    monkeypatch.setattr(plt, "show", lambda: figures.append(plt.gcf()))
+    yield figures
+    plt.close("all")

@@ -14,15 +14,6 @@ from sslteach.plots import mark_epochs, plot_history, show_images, show_rows  # 
 from sslteach.sphere_figures import plot_sweeps  # noqa: E402
 
 
-@pytest.fixture
-def shown(monkeypatch):
-    """The figures the plotting functions would show, kept for inspection."""
-    figures = []
-    monkeypatch.setattr(plt, "show", lambda: figures.append(plt.gcf()))
-    yield figures
-    plt.close("all")
-
-
 def run_record(train_images=40_000, steps=350, images_per_step=256, cap=0, data=True):
     """What a checkpoint records that ``steps_per_epoch`` reads."""
     return {"data": {"train_images": train_images} if data else None,

@@ -32,15 +32,6 @@ def assert_no_overlap(boxes):
         assert not box_a.overlaps(box_b), f"labels {a!r} and {b!r} overlap"
 
 
-@pytest.fixture
-def shown(monkeypatch):
-    """The figures the plotting functions would show, kept for inspection."""
-    figures = []
-    monkeypatch.setattr(plt, "show", lambda: figures.append(plt.gcf()))
-    yield figures
-    plt.close("all")
-
-
 # --- spread_1d: least squares under a minimum gap --------------------------------------------
 
 def test_spread_leaves_separated_targets_alone():
