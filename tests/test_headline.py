@@ -111,3 +111,23 @@ def test_the_command_line_refuses_unknown_methods(capsys):
     with pytest.raises(SystemExit):
         headline.main(["no-such-method"])
     assert "unknown method" in capsys.readouterr().err
+
+
+def test_the_seed_spread_plot_colours_bars_by_the_effect_rule(shown):
+    from sslteach.plots import VERDICT_COLOURS, plot_seed_spread
+    import matplotlib.colors as mcolors
+
+    values = {"random-init": [0.44, 0.45, 0.46], "supervised": [0.70, 0.71, 0.72],
+              "up": [0.52, 0.53, 0.54], "same": [0.45, 0.46, 0.47], "one": [0.5]}
+    rows = {f"{m}-seed{i}": {"method": m, "seed": i, "linear_probe": v, "label_efficiency": {}}
+            for m, vs in values.items() for i, v in enumerate(vs)}
+    verdicts = headline.verdicts(rows)
+    assert [verdicts[m]["verdict"] for m in ("supervised", "up", "same", "one")] == [
+        "above", "above", "level within noise", "not enough seeds"]
+    plot_seed_spread(values, verdicts)
+    ax = shown[0].axes[0]
+    bars = [p for p in ax.patches if p.get_width() > 0 and p.get_height() == pytest.approx(0.6)]
+    assert [round(b.get_width(), 3) for b in bars] == [53.0, 46.0, 50.0]  # the means, baselines not as bars
+    expected = [VERDICT_COLOURS[v] for v in ("above", "level within noise", "not enough seeds")]
+    assert [mcolors.to_hex(b.get_facecolor()) for b in bars] == [mcolors.to_hex(c) for c in expected]
+    assert ax.get_xlim()[0] == 0
