@@ -3,7 +3,8 @@
     python -m sslteach.evaluate checkpoints/rotation.pt
 
 prints one JSON line: method, profile, images seen, seconds of pretraining, kNN accuracy,
-linear-probe accuracy and which test split was used. The encoder is never updated here; only
+linear-probe accuracy and which test split was used, read the course's headline way
+(:func:`readout`: pooled final features, every labelled training image; ``sslteach.headline``). The encoder is never updated here; only
 the probe's own weights are fitted.
 """
 from __future__ import annotations
@@ -275,7 +276,7 @@ def evaluate_command(args: argparse.Namespace) -> None:
               f"{checkpoint.get('profile')!r}: {changed}; evaluating with its stored settings", file=sys.stderr)
     encoder = encoder_from_checkpoint(checkpoint, device)
     train_set, test_set = load_cifar10("train"), load_cifar10("test")
-    scores = evaluate_encoder(encoder, train_set, test_set, profile)
+    scores = readout(encoder, train_set, test_set, profile)  # the course's headline readout
     history = checkpoint["history"]
     print(json.dumps({
         "method": checkpoint["method"],
@@ -285,7 +286,10 @@ def evaluate_command(args: argparse.Namespace) -> None:
         "seconds": round(history["seconds"], 1),
         "knn_accuracy": round(scores["knn"], 4),
         "linear_probe_accuracy": round(scores["linear_probe"], 4),
+        "readout": "pooled final features, every labelled training image",
         "probe_train_images": scores["train_images"],
+        "knn_k": profile.knn_k,
+        "knn_temperature": profile.knn_temperature,
         "test_images": scores["test_images"],
         "test_split": test_set.provenance.get("test_split", "unknown"),
     }))

@@ -343,14 +343,15 @@ def test_checkpoint_profile_checks_the_label_against_the_stored_settings():
 def test_evaluate_reports_settings_that_differ_from_the_label(tmp_path, cli_data, capsys):
     save_image_set(tiny_image_set(64, 1), cli_data / "cifar10" / "train.pt")
     save_image_set(tiny_image_set(20, 2), cli_data / "cifar10" / "test.pt")
-    probe = dataclasses.replace(CLASS, probe_train_images=32, steps=2)
+    probe = dataclasses.replace(CLASS, knn_k=7, steps=2)
     path = save_checkpoint(tmp_path / "c.pt", small_checkpoint(profile_settings=dataclasses.asdict(probe)))
     assert evaluate_module.main([str(path)]) == 0
     captured = capsys.readouterr()
     report = json.loads(captured.out.strip().splitlines()[-1])
-    assert report["settings_differ_from_profile"] == ["probe_train_images", "steps"]
-    assert report["probe_train_images"] == 32  # the stored settings were used, not the label's
-    assert "probe_train_images=32 (profile: 5000)" in captured.err
+    assert report["settings_differ_from_profile"] == ["knn_k", "steps"]
+    assert report["knn_k"] == 7  # the stored settings were used, not the label's
+    assert report["probe_train_images"] == 64  # the headline readout: every labelled training image
+    assert "knn_k=7 (profile: 200)" in captured.err
 
 
 # ----------------------------------------------------------------------------- 7. .part litter
