@@ -1,0 +1,151 @@
+"""The compute ladder: does more pretraining narrow the gap between self-supervision and labels?
+
+    python -m sslteach.ladder supervised rotation simclr --multiples 3 10
+    python -m sslteach.ladder all --multiples 3 10 30 100 --device cuda     # on a GPU: minutes
+
+A rung is one method pretrained with its own recipe for ``multiple`` times the profile's steps
+(the same warm-up, then the cosine schedule stretched over the longer run), seed 0, then read
+with the headline readout (``sslteach.headline.measure``: kNN and linear probe on the pooled
+final features). Compute is counted as **images through the encoder**, steps x batch size, the
+same for every method at the same rung; the 1x rung is the class checkpoint itself, and its
+three seeds' rows in the headline table give the spread.
+
+Each rung's checkpoint is stored in half precision, ``<checkpoints>/<profile>/ladder/<method>-x<k>.pt``
+(half the size; the row is measured on the half-precision weights, so the file and the row
+agree exactly), and its row goes to ``ladder.json`` beside the checkpoints: method, multiple,
+steps, images through the encoder, training seconds and device, the fingerprint of the weights
+and the command that made it. Rows already stored for the same settings are not trained again.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from .checkpoint import checkpoint_folder, encoder_from_checkpoint, load_checkpoint, save_checkpoint
+from .headline import PROTOCOL, measure
+from .profiles import EVALUATION_SETTINGS, TRAINING_SETTINGS, Profile
+from .transfer import read_table, table_paths, weights_fingerprint, write_table
+
+LADDER_FILE = "ladder.json"
+LADDER_METHODS = ("supervised", "rotation", "simclr", "moco", "npid")
+"""The methods the issue asks for first: the labelled baseline and four self-supervised methods."""
+
+
+def rung_profile(profile: Profile, multiple: int) -> Profile:
+    """The profile of a rung: ``multiple`` times the steps, everything else the same."""
+    return dataclasses.replace(profile, steps=profile.steps * multiple)
+
+
+def rung_name(method: str, multiple: int) -> str:
+    return f"{method}-x{multiple}"
+
+
+def rung_path(method: str, profile: Profile, multiple: int) -> Path:
+    return checkpoint_folder(profile) / "ladder" / f"{rung_name(method, multiple)}.pt"
+
+
+def half_precision(checkpoint: dict) -> dict:
+    """The checkpoint with its encoder's floating-point tensors in float16 (loading casts back)."""
+    encoder = {k: v.half() if v.is_floating_point() else v for k, v in checkpoint["encoder"].items()}
+    return {**checkpoint, "encoder": encoder, "encoder_dtype": "float16"}
+
+
+def ladder_command(method: str, multiple: int, profile_name: str) -> str:
+    return f"python -m sslteach.ladder {method} --multiples {multiple} --profile {profile_name}"
+
+
+def stored_rungs(profile_name: str) -> dict:
+    """Every stored rung ({name: row}): the user's ``ladder.json`` first, then the shipped one."""
+    rows = {}
+    for path in table_paths(profile_name, LADDER_FILE):
+        table = read_table(path)
+        if table.get("protocol") == PROTOCOL:
+            rows |= {name: row for name, row in table["rows"].items() if name not in rows}
+    return rows
+
+
+def run_rung(method: str, multiple: int, images, labels, train_set, test_set, profile: Profile,
+             data: dict | None = None) -> dict:
+    """Train one rung (or load its checkpoint), store it in half precision, measure it, and add
+    its row to the user's ``ladder.json``. Returns the row."""
+    from .methods import pretrain
+
+    rung = rung_profile(profile, multiple)
+    path = rung_path(method, profile, multiple)
+    if path.exists():
+        checkpoint = load_checkpoint(path)
+    else:
+        checkpoint = half_precision(pretrain(method, images, labels, rung, len(train_set.classes), 0, data=data))
+        save_checkpoint(path, checkpoint)
+    encoder = encoder_from_checkpoint(checkpoint, images.device)
+    history = checkpoint["history"]
+    row = {
+        "method": method,
+        "multiple": multiple,
+        "steps": rung.steps,
+        "images_through_encoder": rung.steps * rung.batch_size,
+        "images_drawn": history["images_seen"],
+        "training_seconds": history["seconds"],
+        "device": str(images.device),
+        "fingerprint": weights_fingerprint(encoder.state_dict()),
+        "command": ladder_command(method, multiple, profile.name),
+        **measure(encoder, train_set, test_set, profile),
+    }
+    table_path = table_paths(profile.name, LADDER_FILE)[0]
+    table = read_table(table_path)
+    settings = {"profile": profile.name, "protocol": PROTOCOL,
+                "profile_settings": profile.settings(("name", *TRAINING_SETTINGS, *EVALUATION_SETTINGS))}
+    if any(table.get(k) != v for k, v in settings.items()):
+        table = {"rows": {}}
+    table.update(settings)
+    table["rows"][rung_name(method, multiple)] = row
+    write_table(table_path, table)
+    return row
+
+
+def main(argv=None) -> int:
+    """The command line; returns the exit status (1 after a one-line ``error: ...``)."""
+    from .cli import run, positive_int
+    from .methods import METHODS
+
+    parser = argparse.ArgumentParser(prog="python -m sslteach.ladder", description=__doc__.split("\n\n")[0])
+    parser.add_argument("methods", nargs="+", help=f"methods, or all (= {' '.join(LADDER_METHODS)})")
+    parser.add_argument("--multiples", type=positive_int, nargs="+", default=[3, 10])
+    parser.add_argument("--profile", default=None, help="class (default, CPU) or full (GPU)")
+    parser.add_argument("--device", default=None)
+    args = parser.parse_args(argv)
+    methods = list(LADDER_METHODS) if args.methods == ["all"] else args.methods
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        parser.error(f"unknown method(s) {', '.join(map(repr, unknown))}; choose from {', '.join(METHODS)} or all")
+    return run(lambda: ladder_command_line(methods, args))
+
+
+def ladder_command_line(methods, args) -> None:
+    from .data import data_fingerprint, load_cifar10
+    from .device import pick_device
+    from .profiles import get_profile
+
+    profile = get_profile(args.profile)
+    device = pick_device(args.device)
+    train_set, test_set = load_cifar10("train"), load_cifar10("test")
+    data = data_fingerprint(train_set, test_set)
+    images, labels = train_set.images.to(device), train_set.labels.to(device)
+    done = stored_rungs(profile.name)
+    for multiple in sorted(args.multiples):
+        for method in methods:
+            name = rung_name(method, multiple)
+            if name in done:
+                row = done[name]
+                print(f"{name}: stored (probe {100 * row['linear_probe']:.1f})", flush=True)
+                continue
+            row = run_rung(method, multiple, images, labels, train_set, test_set, profile, data)
+            print(f"{name}: {row['images_through_encoder']:,} images through the encoder in "
+                  f"{row['training_seconds']:.0f} s on {device}; probe {100 * row['linear_probe']:.1f}, "
+                  f"kNN {100 * row['knn']:.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

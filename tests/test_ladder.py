@@ -1,0 +1,56 @@
+"""The compute ladder (issue 16, item 4): longer schedules of the same recipe, stored in half
+precision, each rung read with the headline readout."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from sslteach import ladder
+from sslteach.checkpoint import encoder_from_checkpoint, load_checkpoint
+from sslteach.data import CLASSES, ImageSet
+from sslteach.transfer import weights_fingerprint
+
+from helpers import random_images, tiny_profile
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_a_rung_multiplies_only_the_steps():
+    profile = tiny_profile(steps=3)
+    rung = ladder.rung_profile(profile, 10)
+    assert rung.steps == 30 and dataclasses.replace(rung, steps=3) == profile
+
+
+def test_half_precision_keeps_integer_buffers():
+    state = {"w": torch.randn(3), "bn.num_batches_tracked": torch.tensor(5)}
+    half = ladder.half_precision({"encoder": state})["encoder"]
+    assert half["w"].dtype == torch.float16 and half["bn.num_batches_tracked"].dtype == torch.int64
+
+
+def test_a_rung_is_trained_stored_in_half_precision_measured_and_not_trained_twice(tmp_path, monkeypatch):
+    monkeypatch.setenv("SSLTEACH_DATA", str(tmp_path))
+    profile = dataclasses.replace(tiny_profile(steps=1, batch_size=16), probe_train_images=0, knn_k=5)
+    train = ImageSet(random_images(48, seed=1), torch.arange(48) % 4, CLASSES[:4], {})
+    test = ImageSet(random_images(16, seed=2), torch.arange(16) % 4, CLASSES[:4], {})
+    row = ladder.run_rung("rotation", 2, train.images, train.labels, train, test, profile)
+    path = ladder.rung_path("rotation", profile, 2)
+    checkpoint = load_checkpoint(path)
+    assert checkpoint["encoder_dtype"] == "float16"
+    assert next(iter(v for v in checkpoint["encoder"].values() if v.is_floating_point())).dtype == torch.float16
+    assert checkpoint["profile_settings"]["steps"] == 2
+    assert row["steps"] == 2 and row["images_through_encoder"] == 2 * 16 and row["multiple"] == 2
+    assert row["fingerprint"] == weights_fingerprint(encoder_from_checkpoint(checkpoint).state_dict())
+    assert row["command"] == "python -m sslteach.ladder rotation --multiples 2 --profile class"
+    assert 0 <= row["linear_probe"] <= 1 and 0 <= row["knn"] <= 1
+    assert ladder.stored_rungs("class")["rotation-x2"]["fingerprint"] == row["fingerprint"]
+    modified = path.stat().st_mtime_ns
+    again = ladder.run_rung("rotation", 2, train.images, train.labels, train, test, profile)
+    assert path.stat().st_mtime_ns == modified and again["fingerprint"] == row["fingerprint"]
+
+
+def test_the_command_line_refuses_unknown_methods(capsys):
+    with pytest.raises(SystemExit):
+        ladder.main(["no-such-method"])
+    assert "unknown method" in capsys.readouterr().err
