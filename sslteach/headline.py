@@ -127,6 +127,42 @@ def load_or_measure(name: str, encoder, train_set, test_set, profile, save: bool
     return {**row, "data": settings["data"], "source": "evaluated"}
 
 
+def stored_rows(profile_name: str, protocol: dict = PROTOCOL) -> dict:
+    """Every stored row measured with ``protocol``: the user's table first (data/checkpoints/),
+    then the shipped one for rows the user's does not have. {name: row}, ``row["source"]`` the file."""
+    rows = {}
+    for path in table_paths(profile_name, TABLE_FILE):
+        table = read_table(path)
+        if table.get("protocol") == protocol:
+            rows |= {name: {**row, "source": str(path)} for name, row in table["rows"].items() if name not in rows}
+    return rows
+
+
+def course_rows(encoders: dict, train_set, test_set, profile, classifiers: dict | None = None,
+                protocol: dict = PROTOCOL) -> dict:
+    """The lectures' headline table: a row for each of ``encoders`` ({method: seed-0 encoder, or
+    None for raw pixels}) measured on exactly those weights (stored, or measured now and saved;
+    about two minutes a row on a laptop CPU), and the stored rows of the other seeds of the
+    same methods. ``classifiers``: {method: its own classifier} (the supervised baseline)."""
+    rows = {}
+    for method, encoder in encoders.items():
+        extra = {"method": method, "seed": 0}
+        if encoder is not None:
+            extra["command"] = train_command_for(method, 0, profile.name)
+        rows[method] = load_or_measure(method, encoder, train_set, test_set, profile, protocol=protocol,
+                                       classifier=(classifiers or {}).get(method), extra=extra)
+    others = {name: row for name, row in stored_rows(profile.name, protocol).items()
+              if row.get("method") in encoders and row.get("seed", 0) != 0}
+    return rows | others
+
+
+def verdicts(rows: dict, against: str = "random-init", metric: str = "linear_probe") -> dict:
+    """:func:`compare` of every method among ``rows`` with ``against``: {method: comparison}."""
+    methods = dict.fromkeys(row.get("method", name) for name, row in rows.items())
+    base = seed_values(rows, against, metric)
+    return {m: compare(seed_values(rows, m, metric), base) for m in methods if m != against}
+
+
 def metric_value(row: dict, metric: str) -> float:
     """``row``'s accuracy for ``metric``: "linear_probe", "knn", or a label share such as "0.01"."""
     return row["label_efficiency"][metric] if metric in row["label_efficiency"] else row[metric]

@@ -4,7 +4,6 @@ memory address that changes every run)."""
 from __future__ import annotations
 
 import itertools
-import statistics
 
 import matplotlib.pyplot as plt
 import torch
@@ -199,45 +198,6 @@ def plot_method_comparison(scores: dict, baselines=("random-init", "supervised")
     ax.invert_yaxis()
     ax.set_xlabel("accuracy on held-out images (%)")
     ax.legend(fontsize=7, loc="lower right")
-    ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
-    plt.show()
-
-
-VERDICT_COLOURS = {"above": "C2", "below": "C3", "level within noise": "0.6", "not enough seeds": "0.85"}
-
-
-def plot_seed_spread(values: dict, verdicts: dict, baselines=("random-init", "supervised"), xlabel: str = "linear probe (%)"):
-    """Each method's accuracy over pretraining seeds: a bar at the mean, a line of +- one standard
-    deviation, a dot per seed; bars coloured by the course's effect rule against the first
-    baseline (``verdicts``: {method: {"verdict": ...}}, from ``sslteach.headline.verdicts``).
-
-    values : {method: [accuracy per seed]} in the order to draw. The baselines are drawn as bands
-    across the plot (mean +- one standard deviation) instead of bars.
-    """
-    methods = [m for m in values if m not in baselines]
-    fig, ax = plt.subplots(figsize=(7, 0.38 * len(methods) + 1.4))
-    def mean_sd(accuracies):  # in %
-        v = [100 * a for a in accuracies]
-        return statistics.fmean(v), statistics.stdev(v) if len(v) > 1 else 0.0
-
-    for i, name in enumerate(b for b in baselines if b in values):
-        mean, sd = mean_sd(values[name])
-        ax.axvspan(mean - sd, mean + sd, color=f"C{i}", alpha=0.25, label=f"{name} (mean +- sd)")
-        ax.axvline(mean, color=f"C{i}", linewidth=1)
-    for row, method in enumerate(methods):
-        mean, sd = mean_sd(values[method])
-        ax.barh(row, mean, color=VERDICT_COLOURS[verdicts[method]["verdict"]], height=0.6)
-        ax.errorbar(mean, row, xerr=sd, color="black", capsize=3, linewidth=1)
-        ax.plot([100 * a for a in values[method]], [row] * len(values[method]), "k.", markersize=4)
-    for verdict, colour in VERDICT_COLOURS.items():
-        if any(verdicts[m]["verdict"] == verdict for m in methods):
-            ax.barh([0], [0], color=colour, label=f"{verdict} ({baselines[0]})" if verdict != "not enough seeds" else verdict)
-    ax.set_yticks(range(len(methods)), methods)
-    ax.invert_yaxis()
-    ax.set_xlim(0, None)  # bars from zero: a cut axis makes a point of noise look like an effect
-    ax.set_xlabel(xlabel)
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     plt.show()

@@ -114,7 +114,7 @@ def test_the_command_line_refuses_unknown_methods(capsys):
 
 
 def test_the_seed_spread_plot_colours_bars_by_the_effect_rule(shown):
-    from sslteach.plots import VERDICT_COLOURS, plot_seed_spread
+    from sslteach.table_figures import VERDICT_COLOURS, plot_seed_spread
     import matplotlib.colors as mcolors
 
     values = {"random-init": [0.44, 0.45, 0.46], "supervised": [0.70, 0.71, 0.72],
@@ -131,3 +131,17 @@ def test_the_seed_spread_plot_colours_bars_by_the_effect_rule(shown):
     expected = [VERDICT_COLOURS[v] for v in ("above", "level within noise", "not enough seeds")]
     assert [mcolors.to_hex(b.get_facecolor()) for b in bars] == [mcolors.to_hex(c) for c in expected]
     assert ax.get_xlim()[0] == 0
+
+
+def test_the_ladder_plot_puts_compute_on_a_log_axis_with_the_floor_as_a_band(shown):
+    from sslteach.table_figures import plot_ladder
+
+    rungs = {"supervised": [(89_600, 0.70), (268_800, 0.74)], "rotation": [(89_600, 0.51), (268_800, 0.55)]}
+    plot_ladder(rungs, {"rotation": [0.50, 0.51, 0.52]}, [0.44, 0.45, 0.46])
+    ax = shown[0].axes[0]
+    assert ax.get_xscale() == "log"
+    lines = [line for line in ax.get_lines() if len(line.get_xdata()) == 2 and line.get_marker() == "o"]
+    assert [list(line.get_ydata()) for line in lines] == [pytest.approx([70.0, 74.0]), pytest.approx([51.0, 55.0])]
+    band = [p for p in ax.patches if p.get_label().startswith("random-init")][0]
+    assert band.get_y() == pytest.approx(44.0) and band.get_height() == pytest.approx(2.0)
+    assert {t.get_text() for t in ax.texts} == {"supervised", "rotation"}

@@ -14,7 +14,7 @@ mean_probe = {m: headline.summarize(headline.seed_values(head, m))["mean"] for m
 shown = [*headline.BASELINES, *sorted(headline.SYLLABUS, key=lambda m: -mean_probe[m])]
 headline.print_table({name: row for m in shown for name, row in head.items() if row["method"] == m})'''
 
-HEADLINE_FIGURE = '''from sslteach.plots import plot_seed_spread
+HEADLINE_FIGURE = '''from sslteach.table_figures import plot_seed_spread
 
 verdict = headline.verdicts(head)  # the effect rule of lecture 00, against random init
 plot_seed_spread({m: headline.seed_values(head, m) for m in shown}, verdict)'''
