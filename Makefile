@@ -30,7 +30,7 @@ LAB_PORT ?= 8888
 # JupyterLab refuses to run as root unless told; containers and cloud VMs often are root.
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--ServerApp.allow_root=True)
 
-.PHONY: setup data lab test unit notebooks bench student guide browser-test checkpoints clean-venv python-version
+.PHONY: setup data lab test unit notebooks bench student guide browser-test checkpoints seeds ladder clean-venv python-version
 
 # The pins need Python 3.11 (numpy 2.4.6, scikit-learn 1.9.1, ...; the tests use tomllib). Checked
 # before anything is installed: the environment's own Python if it exists, else the bootstrap one.
@@ -103,6 +103,23 @@ PROFILE ?= full
 checkpoints: data
 	$(PYTHON) -m sslteach.train all --profile $(PROFILE)
 	$(PYTHON) -m sslteach.transfer --profile $(PROFILE)
+	$(PYTHON) -m sslteach.headline --profile $(PROFILE)
+
+# The headline table's seed spread (lecture 08): the syllabus's methods and both baselines
+# pretrained with seeds 1 and 2 (checkpoints already there are kept), then every seed's row.
+SEEDS ?= 1 2
+SEED_METHODS ?= random-init supervised colorization inpainting split-brain context jigsaw rotation deepcluster npid moco pirl simclr swav
+seeds: data
+	for seed in $(SEEDS); do for method in $(SEED_METHODS); do \
+	  test -f data/checkpoints/$(PROFILE)/$$method-seed$$seed.pt || \
+	  $(PYTHON) -m sslteach.train $$method --profile $(PROFILE) --seed $$seed || exit 1; done; done
+	$(PYTHON) -m sslteach.headline $(SEED_METHODS) --profile $(PROFILE) --seeds 0 $(SEEDS)
+
+# The compute ladder (lecture 08): each method's recipe for 3x and 10x the profile's steps
+# (MULTIPLES="3 10 30 100" on a GPU), rungs already stored are skipped.
+MULTIPLES ?= 3 10
+ladder: data
+	$(PYTHON) -m sslteach.ladder all --profile $(PROFILE) --multiples $(MULTIPLES)
 
 student: setup
 	$(PYTHON) tools/make_student.py
