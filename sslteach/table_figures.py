@@ -26,8 +26,15 @@ def plot_seed_spread(values: dict, verdicts: dict, baselines=("random-init", "su
     values : {method: [accuracy per seed]} in the order to draw. The baselines are drawn as bands
     across the plot (mean +- one standard deviation) instead of bars.
     """
+    fig, ax = plt.subplots(figsize=(7, 0.38 * len([m for m in values if m not in baselines]) + 1.4))
+    draw_seed_spread(ax, values, verdicts, baselines, xlabel)
+    fig.tight_layout()
+    plt.show()
+
+
+def draw_seed_spread(ax, values: dict, verdicts: dict, baselines=("random-init", "supervised"), xlabel: str = "linear probe (%)"):
+    """What :func:`plot_seed_spread` draws, on the axes ``ax`` (a widget draws without pyplot)."""
     methods = [m for m in values if m not in baselines]
-    fig, ax = plt.subplots(figsize=(7, 0.38 * len(methods) + 1.4))
     for i, name in enumerate(b for b in baselines if b in values):
         mean, sd = _mean_sd(values[name])
         ax.axvspan(mean - sd, mean + sd, color=f"C{i}", alpha=0.25, label=f"{name} (mean +- sd)")
@@ -46,8 +53,6 @@ def plot_seed_spread(values: dict, verdicts: dict, baselines=("random-init", "su
     ax.set_xlabel(xlabel)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
-    plt.show()
 
 
 def plot_ladder(rungs: dict, seeds: dict, floor: list[float], floor_name: str = "random-init"):

@@ -573,3 +573,69 @@ class WordNeighbours(widgets.VBox):
             number.value = f"{similarity:+.2f}"
         self.caption.value = (f"<b>{self.word.value}</b>, {self.vectors.value} vectors: the {self.k} nearest of "
                               f"{len(self.words):,} words by cosine similarity")
+
+
+class HeadlineExplorer(widgets.VBox):
+    """Lecture 08's headline table, explored: choose a readout (the probe with all, 10% or 1% of the
+    labels, or kNN) and see every method over its pretraining seeds, coloured by the effect rule
+    against random init; choose a method to see its seeds and both verdicts in words.
+
+    Parameters
+    ----------
+    rows : dict of name -> row
+        Headline rows of several seeds (``sslteach.headline.course_rows``).
+    methods : list of str
+        The methods to show, in order; "random-init" and "supervised" are drawn as bands.
+
+    Attributes
+    ----------
+    readout : ToggleButtons
+    method : Dropdown
+    verdicts : dict of method -> comparison
+        ``sslteach.headline.verdicts`` for the chosen readout.
+    """
+
+    READOUTS = (("probe, all labels", "linear_probe"), ("probe, 10%", "0.1"), ("probe, 1%", "0.01"), ("kNN", "knn"))
+
+    def __init__(self, rows: dict, methods):
+        from . import headline
+
+        self.rows, self.methods, self.headline = rows, list(methods), headline
+        self.readout = widgets.ToggleButtons(options=self.READOUTS, value="linear_probe", description="readout")
+        self.method = widgets.Dropdown(options=[m for m in self.methods if m != "random-init"], description="method")
+        self.picture, self.caption = widgets.Image(format="png"), widgets.HTML()
+        super().__init__([self.readout, self.method, self.caption, self.picture])
+        self.readout.observe(self.update, names="value")
+        self.method.observe(self.describe, names="value")
+        self.update()
+
+    def values(self, method: str) -> list[float]:
+        return self.headline.seed_values(self.rows, method, self.readout.value)
+
+    def update(self, change=None):
+        from matplotlib.figure import Figure
+
+        from .table_figures import draw_seed_spread
+
+        self.verdicts = self.headline.verdicts(self.rows, metric=self.readout.value)
+        label = dict((value, name) for name, value in self.READOUTS)[self.readout.value]
+        shown = [m for m in self.methods if m not in ("random-init", "supervised")]
+        fig = Figure(figsize=(7, 0.32 * len(shown) + 1.3))
+        draw_seed_spread(fig.subplots(), {m: self.values(m) for m in self.methods}, self.verdicts,
+                         xlabel=f"{label}: accuracy on held-out images (%)")
+        fig.tight_layout()
+        self.picture.value = figure_png_bytes(fig)
+        self.describe()
+
+    def describe(self, change=None):
+        method = self.method.value
+        seeds = ", ".join(f"{100 * v:.1f}" for v in self.values(method))
+        s = self.headline.summarize(self.values(method))
+        lines = [f"<b>{method}</b>, {self.readout.label}: seeds {seeds} (mean {100 * s['mean']:.1f}, sd {100 * s['sd']:.1f})"]
+        for other in ("random-init", "supervised"):
+            if other != method:
+                c = self.headline.compare(self.values(method), self.values(other))
+                word = c["verdict"] if c["verdict"] in ("level within noise", "not enough seeds") else f"{c['verdict']} {other}"
+                lines.append(f"against {other}: {100 * c['difference']:+.1f} points, twice the combined spread "
+                             f"{200 * c['spread']:.1f}: <b>{word}</b>")
+        self.caption.value = "<br>".join(lines)

@@ -341,3 +341,32 @@ def test_word_neighbours_controls_change_what_is_shown(word_tables):
     assert after_word != before and "w7" not in w.neighbours
     w.vectors.value = "random"
     assert ([n.value for n in w.numbers], w.caption.value) != after_word
+
+
+# ----------------------------------------------------------------------------- lecture 08
+
+from sslteach.widgets import HeadlineExplorer  # noqa: E402
+
+
+def headline_rows():
+    """Three seeds of four methods: "up" is above random init with all labels but level with 1%."""
+    probe = {"random-init": [0.44, 0.45, 0.46], "supervised": [0.70, 0.71, 0.72], "up": [0.52, 0.53, 0.54], "same": [0.45, 0.46, 0.47]}
+    one = {"random-init": [0.25, 0.27, 0.29], "supervised": [0.60, 0.61, 0.62], "up": [0.26, 0.28, 0.30], "same": [0.20, 0.21, 0.22]}
+    return {f"{m}-seed{s}": {"method": m, "seed": s, "linear_probe": probe[m][s], "knn": probe[m][s] - 0.05,
+                             "label_efficiency": {"0.01": one[m][s], "0.1": probe[m][s] - 0.02, "1.0": probe[m][s]}}
+            for m in probe for s in range(3)}
+
+
+def test_headline_explorer_follows_the_readout_and_the_method():
+    w = HeadlineExplorer(headline_rows(), ["random-init", "supervised", "up", "same"])
+    assert w.verdicts["up"]["verdict"] == "above" and w.verdicts["same"]["verdict"] == "level within noise"
+    assert w.method.options == ("supervised", "up", "same")
+    first_picture = bytes(w.picture.value)
+    assert first_picture.startswith(b"\x89PNG")
+    w.method.value = "up"
+    assert "seeds 52.0, 53.0, 54.0" in w.caption.value and "+8.0 points" in w.caption.value
+    assert "above random-init" in w.caption.value and "below supervised" in w.caption.value
+    w.readout.value = "0.01"
+    assert w.verdicts["up"]["verdict"] == "level within noise" and w.verdicts["same"]["verdict"] == "below"
+    assert "seeds 26.0, 28.0, 30.0" in w.caption.value and "level within noise" in w.caption.value
+    assert bytes(w.picture.value) != first_picture
