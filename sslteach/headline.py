@@ -54,6 +54,9 @@ PROTOCOL = {
 TABLE_FILE = "headline_table.json"
 
 BASELINES = ("random-init", "supervised")
+REFERENCES = ("supervised-1pct", "supervised-10pct")
+"""Label-efficiency references: the supervised baseline from scratch on 1% or 10% of the labels
+(``sslteach.baselines.pretrain_supervised_few_labels``); their rows' "classifier" is the number."""
 SYLLABUS = ("colorization", "inpainting", "split-brain", "context", "jigsaw", "rotation",
             "deepcluster", "npid", "moco", "pirl", "simclr", "swav")
 """The methods of the syllabus, in the order the lectures teach them (ablations not included)."""
@@ -222,7 +225,7 @@ def print_table(rows: dict, against: str = "random-init", metric: str = "linear_
 def main(argv=None) -> int:
     """The command line; returns the exit status (1 after a one-line ``error: ...``)."""
     from .cli import run
-    from .methods import METHODS
+    from .methods import TRAINABLE
 
     parser = argparse.ArgumentParser(prog="python -m sslteach.headline", description=__doc__.split("\n\n")[0])
     parser.add_argument("methods", nargs="*", help="methods to measure (default: every method with a checkpoint)")
@@ -230,7 +233,7 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", default=None, help="class (default, CPU) or full (GPU)")
     parser.add_argument("--device", default=None)
     args = parser.parse_args(argv)
-    known = ["raw pixels", *METHODS]
+    known = ["raw pixels", *TRAINABLE]
     unknown = [name for name in args.methods if name not in known]
     if unknown:
         parser.error(f"unknown method(s) {', '.join(map(repr, unknown))}; choose from {', '.join(map(repr, known))}")
@@ -243,13 +246,13 @@ def headline_command(args: argparse.Namespace) -> None:
     from .checkpoint import encoder_from_checkpoint, find_checkpoint
     from .data import load_cifar10
     from .device import pick_device, seed_everything
-    from .methods import METHODS
+    from .methods import TRAINABLE
     from .profiles import get_profile
 
     profile = get_profile(args.profile)
     device = pick_device(args.device)
     train_set, test_set = load_cifar10("train"), load_cifar10("test")
-    names = args.methods or ["raw pixels", *METHODS]
+    names = args.methods or ["raw pixels", *TRAINABLE]
     rows = {}
     print(f"profile {profile.name}, on {device}; table: {table_paths(profile.name, TABLE_FILE)[0]}", flush=True)
     for method in names:
@@ -263,7 +266,7 @@ def headline_command(args: argparse.Namespace) -> None:
                           f"({train_command_for(method, seed, profile.name)}), skipped", flush=True)
                     continue
                 encoder = encoder_from_checkpoint(checkpoint, device)
-                if method == "supervised":
+                if method.startswith("supervised"):  # its own classifier's accuracy goes in the row
                     classifier = supervised_model_from_checkpoint(checkpoint, device)
             extra = {"method": method, "seed": seed}
             if method != "raw pixels":

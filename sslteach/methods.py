@@ -18,7 +18,7 @@ import functools
 
 import torch
 
-from .baselines import pretrain_random_init, pretrain_supervised
+from .baselines import pretrain_random_init, pretrain_supervised, pretrain_supervised_few_labels
 from .checkpoint import checkpoint_path, find_checkpoint, save_checkpoint
 from .clustering import pretrain_deepcluster
 from .colorizer import pretrain_colorization, pretrain_colorization_regression
@@ -60,6 +60,17 @@ PRETRAINERS = {
     "jigsaw-1000": functools.partial(pretrain_jigsaw, count=1000),
 }
 METHODS = tuple(PRETRAINERS)
+"""The methods the lectures load and the course table measures."""
+
+REFERENCES = {
+    "supervised-1pct": functools.partial(pretrain_supervised_few_labels, fraction=0.01),
+    "supervised-10pct": functools.partial(pretrain_supervised_few_labels, fraction=0.1),
+}
+"""Label-efficiency references, trained by the same command (``python -m sslteach.train
+supervised-1pct``) and read in the headline table only: the supervised baseline from scratch on
+1% or 10% of the labels (``sslteach.baselines.pretrain_supervised_few_labels``)."""
+PRETRAINERS |= REFERENCES
+TRAINABLE = METHODS + tuple(REFERENCES)
 
 
 def encoder_name(method: str, profile: Profile) -> str:

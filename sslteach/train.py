@@ -27,7 +27,7 @@ from pathlib import Path
 from .checkpoint import checkpoint_path, is_same_run, load_checkpoint, save_checkpoint
 from .cli import UsageError, positive_int, run
 from .device import pick_device
-from .methods import METHODS, pretrain
+from .methods import METHODS, TRAINABLE, pretrain
 from .profiles import get_profile
 
 
@@ -50,7 +50,8 @@ def check_output(path: Path) -> None:
 def main(argv=None) -> int:
     """The command line; returns the exit status (1 after a one-line ``error: ...``)."""
     parser = argparse.ArgumentParser(prog="python -m sslteach.train", description=__doc__.split("\n\n")[0])
-    parser.add_argument("method", choices=METHODS + ("all",), help="a method, or all of them in turn")
+    parser.add_argument("method", choices=TRAINABLE + ("all",),
+                        help="a method, or all of the lectures' methods in turn")
     parser.add_argument("--profile", default=None, help="class (default, CPU) or full (GPU)")
     parser.add_argument("--out", default=None,
                         help="checkpoint file (one method) or folder (all); default data/checkpoints/<profile>/")

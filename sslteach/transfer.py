@@ -70,6 +70,7 @@ TABLE_FILE = "course_table.json"
 
 FAMILIES = {
     "raw pixels": "baseline", "random-init": "baseline", "supervised": "baseline (labels)",
+    "supervised-1pct": "baseline (1% of labels)", "supervised-10pct": "baseline (10% of labels)",
     "colorization": "data prediction", "colorization-regression": "data prediction",
     "inpainting": "data prediction", "split-brain": "data prediction",
     "context": "transformation", "context-nogap": "transformation", "context-aberration": "transformation",
