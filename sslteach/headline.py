@@ -142,11 +142,12 @@ def stored_rows(profile_name: str, protocol: dict = PROTOCOL) -> dict:
 
 
 def course_rows(encoders: dict, train_set, test_set, profile, classifiers: dict | None = None,
-                protocol: dict = PROTOCOL) -> dict:
+                also=REFERENCES, protocol: dict = PROTOCOL) -> dict:
     """The lectures' headline table: a row for each of ``encoders`` ({method: seed-0 encoder, or
     None for raw pixels}) measured on exactly those weights (stored, or measured now and saved;
-    about two minutes a row on a laptop CPU), and the stored rows of the other seeds of the
-    same methods. ``classifiers``: {method: its own classifier} (the supervised baseline)."""
+    about two minutes a row on a laptop CPU), the stored rows of the other seeds of the same
+    methods, and the stored rows of every seed of the methods in ``also`` (the label-efficiency
+    references, whose checkpoints do not ship). ``classifiers``: {method: its own classifier}."""
     rows = {}
     for method, encoder in encoders.items():
         extra = {"method": method, "seed": 0}
@@ -155,7 +156,7 @@ def course_rows(encoders: dict, train_set, test_set, profile, classifiers: dict 
         rows[method] = load_or_measure(method, encoder, train_set, test_set, profile, protocol=protocol,
                                        classifier=(classifiers or {}).get(method), extra=extra)
     others = {name: row for name, row in stored_rows(profile.name, protocol).items()
-              if row.get("method") in encoders and row.get("seed", 0) != 0}
+              if (row.get("method") in encoders and row.get("seed", 0) != 0) or row.get("method") in also}
     return rows | others
 
 
@@ -217,7 +218,7 @@ def print_table(rows: dict, against: str = "random-init", metric: str = "linear_
         for m in ("linear_probe", "knn", "0.01", "0.1"):
             s = summarize([100 * v for v in seed_values(rows, method, m)])
             cells += f"{s['mean']:>8.1f} ± {s['sd']:<3.1f}"
-        verdict = "" if method == against else compare(seed_values(rows, method, metric), base)["verdict"]
+        verdict = "" if method == against or not base else compare(seed_values(rows, method, metric), base)["verdict"]
         n = len(seed_values(rows, method))
         print(f"{method:<28}{FAMILIES.get(method, 'other'):<24}{n:>6}{cells}   {verdict}")
 
@@ -276,8 +277,8 @@ def headline_command(args: argparse.Namespace) -> None:
             rows[name] = row
             how = "stored" if row["source"] != "evaluated" else f"measured in {row['seconds']:.0f} s"
             print(f"{name}: probe {100 * row['linear_probe']:.1f}, kNN {100 * row['knn']:.1f} ({how})", flush=True)
-    if rows:
-        print_table(rows)
+    if rows:  # with the stored rows of the baseline the verdicts are read against
+        print_table({**{n: r for n, r in stored_rows(profile.name).items() if r.get("method") == "random-init"}, **rows})
 
 
 if __name__ == "__main__":

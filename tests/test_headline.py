@@ -107,6 +107,12 @@ def test_the_effect_rule():
     assert headline.compare([0.9], base)["verdict"] == "not enough seeds"
 
 
+def test_the_printed_table_has_no_verdicts_without_the_baseline(capsys):
+    rows = {"a": {"method": "a", "seed": 0, "linear_probe": 0.5, "knn": 0.4, "label_efficiency": {"0.01": 0.2, "0.1": 0.3}}}
+    headline.print_table(rows)
+    assert "a " in capsys.readouterr().out
+
+
 def test_the_command_line_refuses_unknown_methods(capsys):
     with pytest.raises(SystemExit):
         headline.main(["no-such-method"])
@@ -145,3 +151,32 @@ def test_the_ladder_plot_puts_compute_on_a_log_axis_with_the_floor_as_a_band(sho
     band = [p for p in ax.patches if p.get_label().startswith("random-init")][0]
     assert band.get_y() == pytest.approx(44.0) and band.get_height() == pytest.approx(2.0)
     assert {t.get_text() for t in ax.texts} == {"supervised", "rotation"}
+
+
+def test_the_shipped_headline_table_measured_the_shipped_checkpoints():
+    """checkpoints/class/headline_table.json: a seed-0 row for every method the lectures load,
+    measured on the weights that ship beside it; rows of other seeds (whose checkpoints do not
+    ship) on weights of their own (no two rows share a fingerprint), each seed of a method
+    counted from 0 without gaps, each with the command that trains it."""
+    from sslteach.checkpoint import encoder_from_checkpoint, load_checkpoint
+    from sslteach.methods import METHODS
+    from sslteach.transfer import weights_fingerprint
+
+    table = json.loads((SHIPPED / headline.TABLE_FILE).read_text())
+    assert table["protocol"] == headline.PROTOCOL
+    assert table["profile_settings"] == CLASS.settings(("name", *TRAINING_SETTINGS, *EVALUATION_SETTINGS))
+    rows = table["rows"]
+    assert set(METHODS) <= set(rows)
+    fingerprints = [row["fingerprint"] for row in rows.values()]
+    assert None not in fingerprints and len(set(fingerprints)) == len(fingerprints)
+    for method in {row["method"] for row in rows.values()}:
+        seeds = sorted(row["seed"] for row in rows.values() if row["method"] == method)
+        assert seeds == list(range(len(seeds))), method
+    for name, row in rows.items():
+        assert name == headline.row_name(row["method"], row["seed"])
+        assert row["command"] == headline.train_command_for(row["method"], row["seed"])
+        if row["method"].startswith("supervised"):
+            assert 0 < row["classifier"] <= 1, name
+        if row["seed"] == 0 and row["method"] in METHODS:
+            checkpoint = load_checkpoint(SHIPPED / f"{row['method']}.pt", checksum_required=True)
+            assert row["fingerprint"] == weights_fingerprint(encoder_from_checkpoint(checkpoint, "cpu").state_dict()), name
