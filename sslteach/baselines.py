@@ -35,7 +35,7 @@ def pretrain_supervised_few_labels(encoder, images, labels, profile: Profile, nu
     class-balanced ``fraction`` of the labelled images only (drawn with ``seed``, so each seed
     has its own draw), with the same steps and images per step as every method (a small set is
     seen many times over). Returns (head weights, history, {"labelled_images": count})."""
-    from .transfer import balanced_subset
+    from .evaluate import balanced_subset
 
     per_class = max(1, round(fraction * len(labels) / num_classes))
     chosen = balanced_subset(labels, per_class, num_classes, torch.Generator().manual_seed(seed))

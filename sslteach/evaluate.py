@@ -86,6 +86,18 @@ def knn_predict(train_features, train_labels, test_features, num_classes: int, k
     return torch.cat(predictions)
 
 
+def balanced_subset(labels: torch.Tensor, per_class: int, num_classes: int, generator: torch.Generator) -> torch.Tensor:
+    """Indices of ``per_class`` images of every class, drawn at random without replacement.
+
+    labels (N,) int64 -> (num_classes * per_class,) int64 indices into labels, sorted. A class
+    with fewer than ``per_class`` images gives all it has.
+    """
+    order = torch.randperm(len(labels), generator=generator).to(labels.device)  # a random order of all images
+    one_hot = F.one_hot(labels[order], num_classes)  # (N, C)
+    rank = (one_hot.cumsum(dim=0) * one_hot).sum(dim=1) - 1  # (N,) rank of each image within its class
+    return order[rank < per_class].sort().values
+
+
 WEIGHT_DECAYS = (1e-3, 1e-2, 1e-1, 1.0)
 
 

@@ -50,7 +50,7 @@ import torch.nn.functional as F
 from .augment import to_float
 from .data.fingerprint import SHIPPED_DATA, data_fingerprint, describe_data
 from .data.store import DataError, ImageSet, atomic_write
-from .evaluate import accuracy, extract_block_features, fit_linear_probe, knn_predict, probe_data
+from .evaluate import accuracy, balanced_subset, extract_block_features, fit_linear_probe, knn_predict, probe_data  # noqa: F401 (balanced_subset: lecture 08 uses it from here)
 
 LABEL_FRACTIONS = (0.01, 0.1, 1.0)
 """Shares of the profile's labelled training images given to the probe (label efficiency)."""
@@ -81,18 +81,6 @@ FAMILIES = {
     "swav": "contrastive",
 }
 """The syllabus part each method belongs to (a method the table does not know is "other")."""
-
-
-def balanced_subset(labels: torch.Tensor, per_class: int, num_classes: int, generator: torch.Generator) -> torch.Tensor:
-    """Indices of ``per_class`` images of every class, drawn at random without replacement.
-
-    labels (N,) int64 -> (num_classes * per_class,) int64 indices into labels, sorted. A class
-    with fewer than ``per_class`` images gives all it has.
-    """
-    order = torch.randperm(len(labels), generator=generator).to(labels.device)  # a random order of all images
-    one_hot = F.one_hot(labels[order], num_classes)  # (N, C)
-    rank = (one_hot.cumsum(dim=0) * one_hot).sum(dim=1) - 1  # (N,) rank of each image within its class
-    return order[rank < per_class].sort().values
 
 
 def choose_stage(stages: list[torch.Tensor], labels: torch.Tensor, num_classes: int, weight_decay: float = 1e-2) -> int:
