@@ -38,6 +38,25 @@ def run(work: Callable[[], object]) -> int:
     return 0
 
 
+def method_parser(prog: str, description: str, methods_help: str, nargs: str = "*") -> argparse.ArgumentParser:
+    """The parser the table commands share (``transfer``, ``headline``, ``ladder``): method names,
+    then ``--profile`` and ``--device``; check the names with :func:`check_methods`."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("methods", nargs=nargs, help=methods_help)
+    parser.add_argument("--profile", default=None, help="class (default, CPU) or full (GPU)")
+    parser.add_argument("--device", default=None)
+    return parser
+
+
+def check_methods(parser: argparse.ArgumentParser, names, known, also: str = "") -> None:
+    """Stop with a usage error naming every unknown method and the known ones (``also``: any
+    other accepted word, such as "all")."""
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        choices = ", ".join(map(repr, known)) + (f" or {also!r}" if also else "")
+        parser.error(f"unknown method(s) {', '.join(map(repr, unknown))}; choose from {choices}")
+
+
 def positive_int(text: str) -> int:
     """An argparse type: an integer of at least 1 (``--steps 0`` would train nothing)."""
     try:

@@ -39,8 +39,8 @@ import torch
 
 from .augment import to_float
 from .evaluate import accuracy, extract_features, knn_predict
-from .transfer import (FAMILIES, LABEL_FRACTIONS, label_efficiency, pixel_stages, read_table, stored_row,
-                       table_paths, table_settings, weights_fingerprint, write_table)
+from .transfer import (FAMILIES, LABEL_FRACTIONS, label_efficiency, pixel_stages, read_table, store_row,
+                       stored_row, table_paths, table_settings, weights_fingerprint)
 
 PROTOCOL = {
     "version": 3,
@@ -120,13 +120,7 @@ def load_or_measure(name: str, encoder, train_set, test_set, profile, save: bool
     row = {**(extra or {}), **measure(encoder, train_set, test_set, profile, protocol, classifier),
            "fingerprint": fingerprint}
     if save:
-        path = table_paths(profile.name, TABLE_FILE)[0]
-        table = read_table(path)
-        if any(table.get(k) != v for k, v in settings.items()):
-            table = {"rows": {}}  # measured under other settings: start a new table
-        table.update(settings)
-        table["rows"][name] = row
-        write_table(path, table)
+        store_row(table_paths(profile.name, TABLE_FILE)[0], settings, name, row)
     return {**row, "data": settings["data"], "source": "evaluated"}
 
 
@@ -225,19 +219,14 @@ def print_table(rows: dict, against: str = "random-init", metric: str = "linear_
 
 def main(argv=None) -> int:
     """The command line; returns the exit status (1 after a one-line ``error: ...``)."""
-    from .cli import run
+    from .cli import check_methods, method_parser, run
     from .methods import TRAINABLE
 
-    parser = argparse.ArgumentParser(prog="python -m sslteach.headline", description=__doc__.split("\n\n")[0])
-    parser.add_argument("methods", nargs="*", help="methods to measure (default: every method with a checkpoint)")
+    parser = method_parser("python -m sslteach.headline", __doc__.split("\n\n")[0],
+                           "methods to measure (default: every method with a checkpoint)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="pretraining seeds (default: 0)")
-    parser.add_argument("--profile", default=None, help="class (default, CPU) or full (GPU)")
-    parser.add_argument("--device", default=None)
     args = parser.parse_args(argv)
-    known = ["raw pixels", *TRAINABLE]
-    unknown = [name for name in args.methods if name not in known]
-    if unknown:
-        parser.error(f"unknown method(s) {', '.join(map(repr, unknown))}; choose from {', '.join(map(repr, known))}")
+    check_methods(parser, args.methods, ["raw pixels", *TRAINABLE])
     return run(lambda: headline_command(args))
 
 

@@ -18,7 +18,6 @@ and the command that made it. Rows already stored for the same settings are not 
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 from pathlib import Path
@@ -26,7 +25,7 @@ from pathlib import Path
 from .checkpoint import checkpoint_folder, encoder_from_checkpoint, load_checkpoint, save_checkpoint
 from .headline import PROTOCOL, measure
 from .profiles import EVALUATION_SETTINGS, TRAINING_SETTINGS, Profile
-from .transfer import read_table, table_paths, weights_fingerprint, write_table
+from .transfer import read_table, store_row, table_paths, weights_fingerprint
 
 LADDER_FILE = "ladder.json"
 LADDER_METHODS = ("supervised", "rotation", "simclr", "moco", "npid")
@@ -93,33 +92,23 @@ def run_rung(method: str, multiple: int, images, labels, train_set, test_set, pr
         "command": ladder_command(method, multiple, profile.name),
         **measure(encoder, train_set, test_set, profile),
     }
-    table_path = table_paths(profile.name, LADDER_FILE)[0]
-    table = read_table(table_path)
     settings = {"profile": profile.name, "protocol": PROTOCOL,
                 "profile_settings": profile.settings(("name", *TRAINING_SETTINGS, *EVALUATION_SETTINGS))}
-    if any(table.get(k) != v for k, v in settings.items()):
-        table = {"rows": {}}
-    table.update(settings)
-    table["rows"][rung_name(method, multiple)] = row
-    write_table(table_path, table)
+    store_row(table_paths(profile.name, LADDER_FILE)[0], settings, rung_name(method, multiple), row)
     return row
 
 
 def main(argv=None) -> int:
     """The command line; returns the exit status (1 after a one-line ``error: ...``)."""
-    from .cli import run, positive_int
+    from .cli import check_methods, method_parser, positive_int, run
     from .methods import METHODS
 
-    parser = argparse.ArgumentParser(prog="python -m sslteach.ladder", description=__doc__.split("\n\n")[0])
-    parser.add_argument("methods", nargs="+", help=f"methods, or all (= {' '.join(LADDER_METHODS)})")
+    parser = method_parser("python -m sslteach.ladder", __doc__.split("\n\n")[0],
+                           f"methods, or all (= {' '.join(LADDER_METHODS)})", nargs="+")
     parser.add_argument("--multiples", type=positive_int, nargs="+", default=[3, 10])
-    parser.add_argument("--profile", default=None, help="class (default, CPU) or full (GPU)")
-    parser.add_argument("--device", default=None)
     args = parser.parse_args(argv)
     methods = list(LADDER_METHODS) if args.methods == ["all"] else args.methods
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        parser.error(f"unknown method(s) {', '.join(map(repr, unknown))}; choose from {', '.join(METHODS)} or all")
+    check_methods(parser, methods, list(METHODS), also="all")
     return run(lambda: ladder_command_line(methods, args))
 
 

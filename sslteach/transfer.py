@@ -258,6 +258,18 @@ def write_table(path, table: dict) -> None:
         f.write((json.dumps(table, indent=1, sort_keys=True) + "\n").encode())
 
 
+def store_row(path, settings: dict, name: str, row: dict) -> None:
+    """Add ``row`` as ``name`` to the table at ``path``, written atomically. A table measured under
+    other ``settings`` (profile, protocol, data) is replaced by a new one: rows of different
+    settings never share a table."""
+    table = read_table(path)
+    if any(table.get(k) != v for k, v in settings.items()):
+        table = {"rows": {}}
+    table.update(settings)
+    table["rows"][name] = row
+    write_table(path, table)
+
+
 def table_paths(profile_name: str, file: str = TABLE_FILE) -> list[Path]:
     """Where stored tables are looked for, in order: the user's data folder, then the shipped one.
     ``file``: the course table, or another table kept the same way (``sslteach.headline``)."""
@@ -332,13 +344,7 @@ def load_or_evaluate(name: str, encoder, train_set, test_set, profile, transfer:
         return row
     row = {**evaluate_method(encoder, train_set, test_set, profile, transfer, protocol), "fingerprint": fingerprint}
     if save:
-        path = table_paths(profile.name)[0]
-        table = read_table(path)
-        if any(table.get(k) != v for k, v in settings.items()):
-            table = {"rows": {}}  # measured under other settings: start a new table
-        table.update(settings)
-        table["rows"][name] = row
-        write_table(path, table)
+        store_row(table_paths(profile.name)[0], settings, name, row)
     return {**row, "data": settings["data"], "source": "evaluated"}
 
 
@@ -424,18 +430,13 @@ def print_course_table(rows: dict, fractions=LABEL_FRACTIONS, labelled: int | No
 
 def main(argv=None) -> int:
     """The command line; returns the exit status (1 after a one-line ``error: ...``)."""
-    from .cli import run
+    from .cli import check_methods, method_parser, run
     from .methods import METHODS
 
-    parser = argparse.ArgumentParser(prog="python -m sslteach.transfer", description=__doc__.split("\n\n")[0])
-    parser.add_argument("methods", nargs="*", help="methods to evaluate (default: raw pixels and every method with a checkpoint)")
-    parser.add_argument("--profile", default=None, help="class (default, CPU) or full (GPU)")
-    parser.add_argument("--device", default=None)
+    parser = method_parser("python -m sslteach.transfer", __doc__.split("\n\n")[0],
+                           "methods to evaluate (default: raw pixels and every method with a checkpoint)")
     args = parser.parse_args(argv)
-    known = ["raw pixels", *METHODS]
-    unknown = [name for name in args.methods if name not in known]
-    if unknown:
-        parser.error(f"unknown method(s) {', '.join(map(repr, unknown))}; choose from {', '.join(map(repr, known))}")
+    check_methods(parser, args.methods, ["raw pixels", *METHODS])
     return run(lambda: transfer_command(args))
 
 
