@@ -172,6 +172,13 @@ def seed_values(rows: dict, method: str, metric: str = "linear_probe") -> list[f
     return [metric_value(row, metric) for row in sorted(mine, key=lambda row: row.get("seed", 0))]
 
 
+def share_values(rows: dict, method: str) -> dict:
+    """{label share: [accuracy per seed]} of ``method``'s linear probes, the shares of its rows
+    ("0.01", "0.1", "1.0": 1%, 10% and all of the labelled images)."""
+    shares = next(row["label_efficiency"] for row in rows.values() if row.get("method") == method)
+    return {share: seed_values(rows, method, share) for share in sorted(shares, key=float)}
+
+
 def summarize(values: list[float]) -> dict:
     """{"mean", "sd" (sample standard deviation; 0 for a single seed), "n"} of per-seed accuracies."""
     return {"mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1 else 0.0,

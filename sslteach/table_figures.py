@@ -55,6 +55,46 @@ def draw_seed_spread(ax, values: dict, verdicts: dict, baselines=("random-init",
     ax.grid(axis="x", alpha=0.3)
 
 
+def plot_label_efficiency_seeds(values: dict, labelled: int, references: dict | None = None,
+                                highlight=("random-init", "supervised")):
+    """Linear probe against the number of labelled images (log x), mean +- one standard deviation
+    over pretraining seeds, one line per method, each named at its right end.
+
+    values : {method: {share: [accuracy per seed]}}, shares as in the headline rows ("0.01",
+    "0.1", "1.0"); ``labelled`` is the number of labelled images at share 1. The names in
+    ``highlight`` are drawn black and dashed. references : {name: {share: [accuracy per seed]}},
+    networks trained from scratch on that share of the labels, drawn as black squares.
+    """
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    ends_x, ends_y, names, colours = [], [], [], []
+    for i, (method, shares) in enumerate(values.items()):
+        order = sorted(shares, key=float)
+        x = [float(share) * labelled for share in order]
+        means, sds = zip(*(_mean_sd(shares[share]) for share in order))
+        style = dict(color="black", linestyle="--") if method in highlight else dict(color=plt.cm.tab20(i % 20))
+        ax.errorbar(x, means, yerr=sds, marker="o", markersize=3, capsize=2, linewidth=1.2, **style)
+        ends_x.append(x[-1]), ends_y.append(means[-1]), names.append(method), colours.append(style["color"])
+    legend = "trained from scratch on only these labels"
+    for name, shares in (references or {}).items():
+        for share, accuracies in shares.items():
+            mean, sd = _mean_sd(accuracies)
+            ax.errorbar(float(share) * labelled, mean, yerr=sd, marker="s", markersize=6, color="black", capsize=3,
+                        linestyle="none", label=legend)
+            legend = None  # one legend entry for all the squares
+            ax.annotate(name, (float(share) * labelled, mean), xytext=(7, -3), textcoords="offset points", fontsize=7,
+                        va="top")
+    ax.set_xscale("log")
+    ax.set_xlabel("labelled training images (log scale)")
+    ax.set_ylabel("accuracy on held-out images (%)")
+    ax.grid(alpha=0.3)
+    ax.set_xlim(right=ax.get_xlim()[1] * 4)
+    if references:
+        ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()  # before the labels: they are placed in display units
+    label_line_ends(ax, ends_x, ends_y, names, colours, fontsize=6.5, offset=14)
+    plt.show()
+
+
 def plot_ladder(rungs: dict, seeds: dict, floor: list[float], floor_name: str = "random-init"):
     """Headline linear probe against pretraining compute, one line per method, log x axis.
 

@@ -153,6 +153,29 @@ def test_the_ladder_plot_puts_compute_on_a_log_axis_with_the_floor_as_a_band(sho
     assert {t.get_text() for t in ax.texts} == {"supervised", "rotation"}
 
 
+def test_the_label_efficiency_plot_draws_seed_means_and_the_from_scratch_references(shown):
+    from sslteach.table_figures import plot_label_efficiency_seeds
+
+    values = {"random-init": {"0.01": [0.30, 0.32], "0.1": [0.40, 0.42], "1.0": [0.44, 0.46]},
+              "npid": {"0.01": [0.40, 0.42], "0.1": [0.50, 0.52], "1.0": [0.54, 0.56]}}
+    plot_label_efficiency_seeds(values, 40_000, {"supervised-1pct": {"0.01": [0.41, 0.43]}})
+    ax = shown[0].axes[0]
+    assert ax.get_xscale() == "log"
+    lines = [line for line in ax.get_lines() if line.get_marker() == "o"]
+    assert [list(line.get_xdata()) for line in lines] == [[400, 4000, 40000]] * 2
+    assert list(lines[1].get_ydata()) == pytest.approx([41.0, 51.0, 55.0])
+    assert lines[0].get_linestyle() == "--"  # a baseline
+    squares = [line for line in ax.get_lines() if line.get_marker() == "s"]
+    assert [(list(q.get_xdata()), list(q.get_ydata())) for q in squares] == [([400], [pytest.approx(42.0)])]
+    assert {"npid", "random-init", "supervised-1pct"} <= {t.get_text() for t in ax.texts}
+
+
+def test_share_values_gathers_every_seed_per_label_share():
+    rows = {"a": {"method": "a", "seed": 0, "linear_probe": 0.5, "label_efficiency": {"0.01": 0.3, "1.0": 0.5}},
+            "a-seed1": {"method": "a", "seed": 1, "linear_probe": 0.6, "label_efficiency": {"0.01": 0.4, "1.0": 0.6}}}
+    assert headline.share_values(rows, "a") == {"0.01": [0.3, 0.4], "1.0": [0.5, 0.6]}
+
+
 def test_the_shipped_headline_table_measured_the_shipped_checkpoints():
     """checkpoints/class/headline_table.json: a seed-0 row for every method the lectures load,
     measured on the weights that ship beside it; rows of other seeds (whose checkpoints do not
