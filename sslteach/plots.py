@@ -253,13 +253,22 @@ def plot_label_efficiency(rows: dict, labelled: int, highlight=("raw pixels", "r
     plt.show()
 
 
-def plot_against_papers(ours: dict, papers: dict, xlabel: str, ylabel: str):
-    """A scatter of our number (x) against a paper's (y) for the names both dicts have, labelled."""
-    names = [n for n in ours if n in papers]
+def plot_against_papers(ours: dict, papers: dict, xlabel: str, ylabel: str, ours_sd: dict | None = None):
+    """A scatter of our number (x) against a paper's (y) for the names both dicts have, labelled.
+
+    ours_sd : {name: standard deviation of our number} (over pretraining seeds), drawn as a
+    horizontal bar. Two labels that would overlap are put one above and one below their points.
+    """
+    names = sorted((n for n in ours if n in papers), key=lambda n: papers[n])
     fig, ax = plt.subplots(figsize=(5.5, 4))
-    ax.scatter([ours[n] for n in names], [papers[n] for n in names])
-    for n in names:
-        ax.annotate(n, (ours[n], papers[n]), xytext=(4, 3), textcoords="offset points", fontsize=8)
+    ax.errorbar([ours[n] for n in names], [papers[n] for n in names],
+                xerr=None if ours_sd is None else [ours_sd.get(n, 0) for n in names], fmt="o", capsize=3)
+    x_span = max(ours[n] for n in names) - min(ours[n] for n in names) or 1
+    y_span = max(papers[n] for n in names) - min(papers[n] for n in names) or 1
+    for i, n in enumerate(names):
+        crowded = any(abs(ours[n] - ours[m]) < 0.08 * x_span and abs(papers[n] - papers[m]) < 0.05 * y_span
+                      for m in names[i + 1:])  # a point just above it: this label goes below
+        ax.annotate(n, (ours[n], papers[n]), xytext=(5, -11 if crowded else 4), textcoords="offset points", fontsize=8)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)

@@ -111,3 +111,22 @@ def test_the_legend_is_below_the_axes_not_over_the_points(shown):
     renderer = fig.canvas.get_renderer()
     ax = fig.axes[0]
     assert ax.get_legend().get_window_extent(renderer).y1 < ax.get_window_extent(renderer).y0
+
+
+# --- our numbers beside the papers' -------------------------------------------------------------
+
+def test_against_papers_draws_our_seed_spread_and_keeps_close_labels_apart(shown):
+    from sslteach.plots import plot_against_papers
+
+    ours = {"supervised": 71.8, "colorization": 49.1, "context": 48.8, "jigsaw": 33.6}
+    papers = {"supervised": 79.9, "colorization": 65.6, "context": 65.3, "jigsaw": 67.6}
+    plot_against_papers(ours, papers, "ours", "theirs", ours_sd={"colorization": 0.6, "context": 0.5})
+    ax = shown[0].axes[0]
+    labels = {t.get_text(): t for t in ax.texts}
+    assert set(labels) == set(ours)
+    below, above = labels["context"], labels["colorization"]  # 0.3 points apart on both axes
+    assert below.xyann[1] < 0 < above.xyann[1]
+    assert labels["jigsaw"].xyann[1] > 0  # alone: above its point
+    bars = [c for c in ax.collections if len(c.get_segments()) == 4][0].get_segments()
+    widths = sorted(round(s[1][0] - s[0][0], 3) for s in bars)
+    assert widths == [0.0, 0.0, 1.0, 1.2]  # +- sd: context and colorization only
