@@ -78,3 +78,31 @@ def test_the_same_run_gives_the_same_validation_numbers():
 def test_a_method_without_training_steps_is_read_out_too():
     record = sweep.run("random-init", {}, TINY, seed=0, validation=16, device="cpu", train_set=image_set(64))
     assert record["final_loss"] is None and 0 <= record["validation"]["knn"] <= 1
+
+
+grid_tool = load_tool("sweep_grid")
+
+
+def test_a_grid_runs_each_seed_once_and_resumes_where_it_stopped(tmp_path, monkeypatch):
+    grid = [{"method": "rotation", "profile_set": TINY, "seeds": [0, 1]},
+            {"method": "swav", "set": {"prototypes": 7}, "profile_set": TINY, "seeds": [0]}]
+    runs = grid_tool.grid_runs(grid)
+    assert [(r["method"], r["seed"]) for r in runs] == [("rotation", 0), ("rotation", 1), ("swav", 0)]
+    assert grid_tool.shard(runs, "1/2") == [runs[1]] and grid_tool.shard(runs, "0/2") == [runs[0], runs[2]]
+    with pytest.raises(SystemExit, match="unknown keys"):
+        grid_tool.grid_runs([{"method": "swav", "sets": {}}])
+
+    # the data are loaded once; the runs use a small random set in place of CIFAR-10
+    import sslteach.data
+    monkeypatch.setattr(sslteach.data, "load_cifar10", lambda split: image_set(64))
+    path = tmp_path / "grid.json"
+    path.write_text(json.dumps(grid))
+    out = tmp_path / "sweeps"
+    assert grid_tool.main([str(path), "--out-dir", str(out), "--validation", "16", "--device", "cpu", "--shard", "0/2"]) == 0
+    assert [json.loads(line)["seed"] for line in (out / "rotation.jsonl").read_text().splitlines()] == [0]
+    assert grid_tool.main([str(path), "--out-dir", str(out), "--validation", "16", "--device", "cpu"]) == 0
+    lines = [json.loads(line) for line in (out / "rotation.jsonl").read_text().splitlines()]
+    assert [line["seed"] for line in lines] == [0, 1]  # seed 0 was not run again
+    swav = [json.loads(line) for line in (out / "swav.jsonl").read_text().splitlines()]
+    assert len(swav) == 1 and swav[0]["command"].startswith("python tools/sweep.py swav --set prototypes=7 --profile-set steps=2")
+    assert swav[0]["command"].endswith("--seed 0")
