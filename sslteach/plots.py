@@ -269,6 +269,7 @@ def plot_against_papers(ours: dict, papers: dict, xlabel: str, ylabel: str, ours
         crowded = any(abs(ours[n] - ours[m]) < 0.08 * x_span and abs(papers[n] - papers[m]) < 0.05 * y_span
                       for m in names[i + 1:])  # a point just above it: this label goes below
         ax.annotate(n, (ours[n], papers[n]), xytext=(5, -11 if crowded else 4), textcoords="offset points", fontsize=8)
+    ax.margins(0.1)  # room for a label put below the lowest point
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
