@@ -106,3 +106,44 @@ def test_a_grid_runs_each_seed_once_and_resumes_where_it_stopped(tmp_path, monke
     swav = [json.loads(line) for line in (out / "swav.jsonl").read_text().splitlines()]
     assert len(swav) == 1 and swav[0]["command"].startswith("python tools/sweep.py swav --set prototypes=7 --profile-set steps=2")
     assert swav[0]["command"].endswith("--seed 0")
+
+
+report_tool = load_tool("sweep_report")
+
+
+def sweep_line(method: str, seed: int, probe: float, changes: dict | None = None, profile_changes: dict | None = None) -> str:
+    return json.dumps({"method": method, "changes": changes or {}, "profile_changes": profile_changes or {},
+                       "seed": seed, "validation": {"linear_probe": probe, "knn": probe - 0.05}})
+
+
+def test_the_sweep_report_groups_seeds_and_picks_the_smallest_change_that_wins(tmp_path):
+    lines = {"random-init": [("random-init", s, p, None, None) for s, p in enumerate((0.40, 0.41, 0.42))],
+             "swav": [("swav", s, p, None, None) for s, p in enumerate((0.42, 0.43, 0.44))]
+             + [("swav", s, p, {"temperature": 0.2}, None) for s, p in enumerate((0.47, 0.48, 0.47))]
+             + [("swav", s, p, {"temperature": 0.2, "epsilon": 0.03}, None) for s, p in enumerate((0.48, 0.48, 0.48))]
+             + [("swav", 0, 0.60, None, {"lr": 0.2})],  # one seed: no verdict, never chosen
+             "jigsaw": [("jigsaw", 1, 0.30, None, None), ("jigsaw", 0, 0.31, None, None), ("jigsaw", 0, 0.32, None, None),
+                        ("jigsaw", 0, 0.33, {"input_size": 16}, None), ("jigsaw", 1, 0.31, {"input_size": 16}, None)]}
+    for method, rows in lines.items():
+        (tmp_path / f"{method}.jsonl").write_text("\n".join(sweep_line(*row) for row in rows) + "\n")
+    groups = report_tool.group_runs(report_tool.read_lines(tmp_path))
+    assert groups["jigsaw"]["recipe"] == {"seeds": [0, 1], "probe": [0.32, 0.30], "knn": [0.32 - 0.05, 0.30 - 0.05]}
+    assert set(groups["swav"]) == {"recipe", "temperature=0.2", "epsilon=0.03, temperature=0.2", "lr=0.2 (profile)"}
+
+    report = report_tool.judge(groups)
+    swav = {row["setting"]: row for row in report["swav"]["rows"]}
+    assert swav["temperature=0.2"]["vs_recipe"]["verdict"] == "above"
+    assert swav["lr=0.2 (profile)"]["vs_recipe"]["verdict"] == "not enough seeds"
+    # both changes win; the second setting does not win beyond noise over the first alone
+    assert report["swav"]["choice"] == "temperature=0.2"
+    assert report["jigsaw"]["choice"] == "recipe"  # +1.0 against a spread of 2.4: level within noise
+    assert "vs_random_init" not in swav["recipe"] or swav["recipe"]["vs_random_init"]["verdict"] == "level within noise"
+
+    table = report_tool.markdown(report)
+    assert "| swav | temperature=0.2 | 3 | 47.3 ± 0.6 | 47.0, 48.0, 47.0 |" in table
+    assert "* swav: temperature=0.2" in table and "* random-init" not in table
+
+
+def test_the_sweep_report_says_when_there_is_nothing_to_read(tmp_path, capsys):
+    assert report_tool.main(["--dir", str(tmp_path)]) == 1
+    assert "no sweep lines" in capsys.readouterr().err

@@ -1,0 +1,134 @@
+"""Read the recipe sweeps (``benchmarks/sweeps/*.jsonl``) with the course's effect rule.
+
+    python tools/sweep_report.py                      # every method, as a Markdown table
+    python tools/sweep_report.py --only swav jigsaw
+
+Runs of one method with the same settings (``changes`` and ``profile_changes``) are grouped over
+their seeds. Each group's validation linear probe (mean +- sd over seeds) is compared with the
+method's recipe (the group with no changes) and with random init on the same split, by
+``sslteach.headline.compare``: a difference is an effect when it is larger than twice the
+combined spread of the two sides; with fewer than two seeds on a side there is no verdict.
+
+The chosen setting of a method is the recipe unless some change is above it by that rule; then
+it is the smallest of those changes (fewest settings changed) that is level within noise with the
+best of them: a second setting changed has to earn its place by the same rule. Nothing here reads the test split: the
+lines hold validation accuracies only (``tools/sweep.py``).
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sslteach.headline import compare, summarize  # noqa: E402
+
+FLOOR = "random-init"
+
+
+def read_lines(folder: Path) -> list[dict]:
+    """Every run recorded in ``folder/*.jsonl``, file by file, in the order written."""
+    return [json.loads(line) for path in sorted(folder.glob("*.jsonl"))
+            for line in path.read_text().splitlines() if line.strip()]
+
+
+def setting_name(changes: dict, profile_changes: dict) -> str:
+    """``temperature=0.2, lr=0.05 (profile)``; ``recipe`` when nothing is changed."""
+    words = [f"{k}={v}" for k, v in sorted(changes.items())]
+    words += [f"{k}={v} (profile)" for k, v in sorted(profile_changes.items())]
+    return ", ".join(words) or "recipe"
+
+
+def group_runs(lines: list[dict]) -> dict:
+    """{method: {setting name: {"seeds", "probe", "knn"}}} with per-seed lists in seed order; a seed
+    recorded twice for the same setting keeps its last line."""
+    runs = collections.defaultdict(dict)
+    for line in lines:
+        key = (line["method"], setting_name(line["changes"], line["profile_changes"]))
+        runs[key][line["seed"]] = line["validation"]
+    groups = collections.defaultdict(dict)
+    for (method, setting), by_seed in runs.items():
+        seeds = sorted(by_seed)
+        groups[method][setting] = {"seeds": seeds, "probe": [by_seed[s]["linear_probe"] for s in seeds],
+                                   "knn": [by_seed[s]["knn"] for s in seeds]}
+    return groups
+
+
+def judge(groups: dict) -> dict:
+    """{method: {"rows": [...], "choice": setting name}}: each setting against the recipe and random init."""
+    floor = groups.get(FLOOR, {}).get("recipe", {}).get("probe", [])
+    report = {}
+    for method, settings in groups.items():
+        recipe = settings.get("recipe", {}).get("probe", [])
+        rows = []
+        for setting, g in settings.items():
+            row = {"setting": setting, **g, "probe_summary": summarize(g["probe"]), "knn_summary": summarize(g["knn"])}
+            if setting != "recipe" and recipe:
+                row["vs_recipe"] = compare(g["probe"], recipe)
+            if method != FLOOR and floor:
+                row["vs_random_init"] = compare(g["probe"], floor)
+            rows.append(row)
+        rows.sort(key=lambda r: (r["setting"] != "recipe", -r["probe_summary"]["mean"]))
+        report[method] = {"rows": rows, "choice": choose(rows)}
+    return report
+
+
+def choose(rows: list[dict]) -> str:
+    """The recipe, or the smallest change above it that the best change does not beat beyond noise."""
+    winners = [r for r in rows if r.get("vs_recipe", {}).get("verdict") == "above"]
+    if not winners:
+        return "recipe"
+    best = max(winners, key=lambda r: r["probe_summary"]["mean"])
+    close = [r for r in winners if r is best or compare(best["probe"], r["probe"])["verdict"] != "above"]
+    return min(close, key=lambda r: (r["setting"].count("="), -r["probe_summary"]["mean"]))["setting"]
+
+
+def markdown(report: dict) -> str:
+    """The report as one Markdown table (accuracies in %), then each method's chosen setting."""
+    def pct(values):
+        return ", ".join(f"{100 * v:.1f}" for v in values)
+
+    def mean_sd(s):
+        return f"{100 * s['mean']:.1f} ± {100 * s['sd']:.1f}" if s["n"] > 1 else f"{100 * s['mean']:.1f}"
+
+    def verdict(c):
+        if c is None:
+            return ""
+        if c["verdict"] == "not enough seeds":
+            return f"{100 * c['difference']:+.1f} (one seed)"
+        return f"{100 * c['difference']:+.1f} vs {200 * c['spread']:.1f}: {c['verdict']}"
+
+    out = ["| method | setting | seeds | linear probe | per seed | kNN | against the recipe | against random init |",
+           "| --- | --- | ---: | ---: | --- | ---: | --- | --- |"]
+    for method, r in report.items():
+        for row in r["rows"]:
+            out.append(f"| {method} | {row['setting']} | {len(row['seeds'])} | {mean_sd(row['probe_summary'])} | "
+                       f"{pct(row['probe'])} | {mean_sd(row['knn_summary'])} | {verdict(row.get('vs_recipe'))} | "
+                       f"{verdict(row.get('vs_random_init'))} |")
+    out.append("")
+    out += [f"* {method}: {r['choice']}" for method, r in report.items() if method != FLOOR]
+    return "\n".join(out)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dir", type=Path, default=ROOT / "benchmarks" / "sweeps")
+    parser.add_argument("--only", nargs="+", default=None, help="only these methods (random init is always read)")
+    args = parser.parse_args(argv)
+    groups = group_runs(read_lines(args.dir))
+    if not groups:
+        print(f"error: no sweep lines in {args.dir}", file=sys.stderr)
+        return 1
+    report = judge(groups)
+    if args.only:
+        report = {m: r for m, r in report.items() if m in args.only}
+    print(markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
