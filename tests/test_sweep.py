@@ -122,6 +122,8 @@ def test_the_sweep_report_groups_seeds_and_picks_the_smallest_change_that_wins(t
              + [("swav", s, p, {"temperature": 0.2}, None) for s, p in enumerate((0.47, 0.48, 0.47))]
              + [("swav", s, p, {"temperature": 0.2, "epsilon": 0.03}, None) for s, p in enumerate((0.48, 0.48, 0.48))]
              + [("swav", 0, 0.60, None, {"lr": 0.2})],  # one seed: no verdict, never chosen
+             "context": [("context", s, p, None, None) for s, p in enumerate((0.40, 0.41, 0.42))]
+             + [("context", s, p, {"gap": 2}, None) for s, p in enumerate((0.50, 0.51, 0.50))],  # more compute
              "jigsaw": [("jigsaw", 1, 0.30, None, None), ("jigsaw", 0, 0.31, None, None), ("jigsaw", 0, 0.32, None, None),
                         ("jigsaw", 0, 0.33, {"input_size": 16}, None), ("jigsaw", 1, 0.31, {"input_size": 16}, None)]}
     for method, rows in lines.items():
@@ -130,20 +132,31 @@ def test_the_sweep_report_groups_seeds_and_picks_the_smallest_change_that_wins(t
     assert groups["jigsaw"]["recipe"] == {"seeds": [0, 1], "probe": [0.32, 0.30], "knn": [0.32 - 0.05, 0.30 - 0.05]}
     assert set(groups["swav"]) == {"recipe", "temperature=0.2", "epsilon=0.03, temperature=0.2", "lr=0.2 (profile)"}
 
-    report = report_tool.judge(groups)
+    grid = [{"method": "context", "set": {"gap": 2}, "seeds": [0, 1, 2], "compute": "larger tiles"}]
+    report = report_tool.judge(groups, report_tool.compute_notes(grid))
     swav = {row["setting"]: row for row in report["swav"]["rows"]}
     assert swav["temperature=0.2"]["vs_recipe"]["verdict"] == "above"
     assert swav["lr=0.2 (profile)"]["vs_recipe"]["verdict"] == "not enough seeds"
     # both changes win; the second setting does not win beyond noise over the first alone
     assert report["swav"]["choice"] == "temperature=0.2"
     assert report["jigsaw"]["choice"] == "recipe"  # +1.0 against a spread of 2.4: level within noise
+    context = {row["setting"]: row for row in report["context"]["rows"]}
+    assert context["gap=2"]["vs_recipe"]["verdict"] == "above" and report["context"]["choice"] == "recipe"
     assert "vs_random_init" not in swav["recipe"] or swav["recipe"]["vs_random_init"]["verdict"] == "level within noise"
 
     table = report_tool.markdown(report)
     assert "| swav | temperature=0.2 | 3 | 47.3 ± 0.6 | 47.0, 48.0, 47.0 |" in table
     assert "* swav: temperature=0.2" in table and "* random-init" not in table
+    assert "| context | gap=2 (more compute) |" in table and "* more compute, context gap=2: larger tiles" in table
 
 
 def test_the_sweep_report_says_when_there_is_nothing_to_read(tmp_path, capsys):
     assert report_tool.main(["--dir", str(tmp_path)]) == 1
     assert "no sweep lines" in capsys.readouterr().err
+
+
+def test_the_shipped_grid_names_only_known_methods_and_settings():
+    grid = json.loads((report_tool.ROOT / "benchmarks" / "sweeps" / "grid.json").read_text())
+    for run in grid_tool.grid_runs(grid):
+        sweep.method_options(run["method"], run["changes"])  # raises on a misspelt setting
+    assert all(isinstance(entry["compute"], str) for entry in grid if "compute" in entry)

@@ -36,7 +36,7 @@ def grid_runs(grid: list[dict], only: list[str] | None = None) -> list[dict]:
     """Every run of ``grid``, in order: {"method", "changes", "profile_changes", "seed"}."""
     runs = []
     for entry in grid:
-        unknown = set(entry) - {"method", "set", "profile_set", "seeds", "why"}
+        unknown = set(entry) - {"method", "set", "profile_set", "seeds", "why", "compute"}
         if unknown:
             raise SystemExit(f"error: grid entry {entry} has unknown keys {sorted(unknown)}")
         if only and entry["method"] not in only:

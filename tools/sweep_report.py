@@ -11,7 +11,10 @@ combined spread of the two sides; with fewer than two seeds on a side there is n
 
 The chosen setting of a method is the recipe unless some change is above it by that rule; then
 it is the smallest of those changes (fewest settings changed) that is level within noise with the
-best of them: a second setting changed has to earn its place by the same rule. Nothing here reads the test split: the
+best of them: a second setting changed has to earn its place by the same rule. A setting that the
+grid marks as more compute (a ``compute`` note: a larger input, for one) is shown but never
+chosen: the sweep tunes recipes at the same compute (issue 16). Wall times in the lines are not
+compared here: runs shared the cores, were paused, or ran on other machines. Nothing here reads the test split: the
 lines hold validation accuracies only (``tools/sweep.py``).
 """
 from __future__ import annotations
@@ -58,8 +61,16 @@ def group_runs(lines: list[dict]) -> dict:
     return groups
 
 
-def judge(groups: dict) -> dict:
-    """{method: {"rows": [...], "choice": setting name}}: each setting against the recipe and random init."""
+def compute_notes(grid: list[dict]) -> dict:
+    """{(method, setting name): note} for the grid's entries marked as more compute than the recipe."""
+    return {(e["method"], setting_name(e.get("set", {}), e.get("profile_set", {}))): e["compute"]
+            for e in grid if "compute" in e}
+
+
+def judge(groups: dict, notes: dict | None = None) -> dict:
+    """{method: {"rows": [...], "choice": setting name}}: each setting against the recipe and random
+    init; ``notes`` ({(method, setting): why}) marks settings that cost more compute."""
+    notes = notes or {}
     floor = groups.get(FLOOR, {}).get("recipe", {}).get("probe", [])
     report = {}
     for method, settings in groups.items():
@@ -67,6 +78,8 @@ def judge(groups: dict) -> dict:
         rows = []
         for setting, g in settings.items():
             row = {"setting": setting, **g, "probe_summary": summarize(g["probe"]), "knn_summary": summarize(g["knn"])}
+            if (method, setting) in notes:
+                row["more_compute"] = notes[method, setting]
             if setting != "recipe" and recipe:
                 row["vs_recipe"] = compare(g["probe"], recipe)
             if method != FLOOR and floor:
@@ -79,7 +92,7 @@ def judge(groups: dict) -> dict:
 
 def choose(rows: list[dict]) -> str:
     """The recipe, or the smallest change above it that the best change does not beat beyond noise."""
-    winners = [r for r in rows if r.get("vs_recipe", {}).get("verdict") == "above"]
+    winners = [r for r in rows if r.get("vs_recipe", {}).get("verdict") == "above" and "more_compute" not in r]
     if not winners:
         return "recipe"
     best = max(winners, key=lambda r: r["probe_summary"]["mean"])
@@ -106,24 +119,29 @@ def markdown(report: dict) -> str:
            "| --- | --- | ---: | ---: | --- | ---: | --- | --- |"]
     for method, r in report.items():
         for row in r["rows"]:
-            out.append(f"| {method} | {row['setting']} | {len(row['seeds'])} | {mean_sd(row['probe_summary'])} | "
+            setting = row["setting"] + (" (more compute)" if "more_compute" in row else "")
+            out.append(f"| {method} | {setting} | {len(row['seeds'])} | {mean_sd(row['probe_summary'])} | "
                        f"{pct(row['probe'])} | {mean_sd(row['knn_summary'])} | {verdict(row.get('vs_recipe'))} | "
                        f"{verdict(row.get('vs_random_init'))} |")
     out.append("")
     out += [f"* {method}: {r['choice']}" for method, r in report.items() if method != FLOOR]
-    return "\n".join(out)
+    notes = [f"* more compute, {method} {row['setting']}: {row['more_compute']}"
+             for method, r in report.items() for row in r["rows"] if "more_compute" in row]
+    return "\n".join(out + ([""] + notes if notes else []))
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dir", type=Path, default=ROOT / "benchmarks" / "sweeps")
+    parser.add_argument("--grid", type=Path, default=ROOT / "benchmarks" / "sweeps" / "grid.json",
+                        help="the grid whose compute notes mark settings that are not at the same compute")
     parser.add_argument("--only", nargs="+", default=None, help="only these methods (random init is always read)")
     args = parser.parse_args(argv)
     groups = group_runs(read_lines(args.dir))
     if not groups:
         print(f"error: no sweep lines in {args.dir}", file=sys.stderr)
         return 1
-    report = judge(groups)
+    report = judge(groups, compute_notes(json.loads(args.grid.read_text())) if args.grid.exists() else {})
     if args.only:
         report = {m: r for m, r in report.items() if m in args.only}
     print(markdown(report))
