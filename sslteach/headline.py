@@ -163,7 +163,8 @@ def verdicts(rows: dict, against: str = "random-init", metric: str = "linear_pro
 
 def metric_value(row: dict, metric: str) -> float:
     """``row``'s accuracy for ``metric``: "linear_probe", "knn", or a label share such as "0.01"."""
-    return row["label_efficiency"][metric] if metric in row["label_efficiency"] else row[metric]
+    shares = row.get("label_efficiency", {})
+    return shares[metric] if metric in shares else row[metric]
 
 
 def seed_values(rows: dict, method: str, metric: str = "linear_probe") -> list[float]:

@@ -65,6 +65,34 @@ def stored_rungs(profile_name: str) -> dict:
     return rows
 
 
+def curves(rungs: dict, head: dict, methods, profile: Profile) -> tuple[dict, dict]:
+    """The ladder as ``table_figures.plot_ladder`` draws it, from stored rows.
+
+    rungs : {name: row} of the ladder (``stored_rungs``); head : the headline rows, whose seed-0
+    row of each method is its 1x rung (the class checkpoint itself) and whose seeds give the
+    spread there. Returns ({method: [(images through the encoder, linear probe), ...]} in order of
+    compute, {method: [linear probe per seed at 1x]}), for the ``methods`` with a headline row.
+    """
+    from .headline import seed_values
+
+    points, seeds = {}, {}
+    for method in methods:
+        first = [row for name, row in head.items() if row.get("method", name) == method and row.get("seed", 0) == 0]
+        if not first:
+            continue
+        mine = [(row["images_through_encoder"], row["linear_probe"]) for row in rungs.values() if row["method"] == method]
+        points[method] = sorted([(profile.steps * profile.batch_size, first[0]["linear_probe"]), *mine])
+        seeds[method] = seed_values(head, method)
+    return points, seeds
+
+
+def gaps_to(points: dict, reference: str = "supervised") -> dict:
+    """{method: {images through the encoder: reference's probe - method's probe}} at the rungs both have."""
+    theirs = dict(points.get(reference, []))
+    return {method: {x: theirs[x] - y for x, y in mine if x in theirs}
+            for method, mine in points.items() if method != reference}
+
+
 def run_rung(method: str, multiple: int, images, labels, train_set, test_set, profile: Profile,
              data: dict | None = None) -> dict:
     """Train one rung (or load its checkpoint), store it in half precision, measure it, and add

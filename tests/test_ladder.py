@@ -54,3 +54,19 @@ def test_the_command_line_refuses_unknown_methods(capsys):
     with pytest.raises(SystemExit):
         ladder.main(["no-such-method"])
     assert "unknown method" in capsys.readouterr().err
+
+
+def test_the_ladder_curves_start_at_the_class_checkpoint_and_carry_its_seed_spread():
+    profile = tiny_profile(steps=10, batch_size=8)
+    head = {"rotation": {"method": "rotation", "seed": 0, "linear_probe": 0.50},
+            "rotation-seed1": {"method": "rotation", "seed": 1, "linear_probe": 0.52},
+            "supervised-seed1": {"method": "supervised", "seed": 1, "linear_probe": 0.71},
+            "supervised": {"method": "supervised", "seed": 0, "linear_probe": 0.70}}
+    rungs = {"rotation-x10": {"method": "rotation", "images_through_encoder": 800, "linear_probe": 0.58},
+             "rotation-x3": {"method": "rotation", "images_through_encoder": 240, "linear_probe": 0.55},
+             "supervised-x3": {"method": "supervised", "images_through_encoder": 240, "linear_probe": 0.74}}
+    points, seeds = ladder.curves(rungs, head, ["supervised", "rotation", "npid"], profile)
+    assert points == {"supervised": [(80, 0.70), (240, 0.74)], "rotation": [(80, 0.50), (240, 0.55), (800, 0.58)]}
+    assert seeds == {"supervised": [0.70, 0.71], "rotation": [0.50, 0.52]}  # npid has no headline row: left out
+    gaps = ladder.gaps_to(points)
+    assert gaps == {"rotation": {80: pytest.approx(0.20), 240: pytest.approx(0.19)}}  # x10 has no supervised rung
