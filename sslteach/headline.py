@@ -241,10 +241,10 @@ def main(argv=None) -> int:
 def headline_command(args: argparse.Namespace) -> None:
     """What ``main`` does once the arguments are parsed; expected failures raise."""
     from .baselines import supervised_model_from_checkpoint
-    from .checkpoint import encoder_from_checkpoint, find_checkpoint
+    from .checkpoint import encoder_from_checkpoint
     from .data import load_cifar10
     from .device import pick_device, seed_everything
-    from .methods import TRAINABLE
+    from .methods import TRAINABLE, find_run
     from .profiles import get_profile
 
     profile = get_profile(args.profile)
@@ -258,7 +258,7 @@ def headline_command(args: argparse.Namespace) -> None:
             seed_everything(0)
             encoder = classifier = None
             if method != "raw pixels":
-                checkpoint = find_checkpoint(method, profile, seed)
+                checkpoint = find_run(method, profile, seed)
                 if checkpoint is None:
                     print(f"{row_name(method, seed)}: no checkpoint; train it first "
                           f"({train_command_for(method, seed, profile.name)}), skipped", flush=True)

@@ -14,7 +14,8 @@ Each rung's checkpoint is stored in half precision, ``<checkpoints>/<profile>/la
 (half the size; the row is measured on the half-precision weights, so the file and the row
 agree exactly), and its row goes to ``ladder.json`` beside the checkpoints: method, multiple,
 steps, images through the encoder, training seconds and device, the fingerprint of the weights
-and the command that made it. Rows already stored for the same settings are not trained again.
+and the command that made it. Rows already stored for the same settings and recipe are not
+trained again.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from .checkpoint import checkpoint_folder, encoder_from_checkpoint, load_checkpoint, save_checkpoint
+from .checkpoint import checkpoint_folder, encoder_from_checkpoint, save_checkpoint
 from .headline import PROTOCOL, measure
 from .profiles import EVALUATION_SETTINGS, TRAINING_SETTINGS, Profile
 from .transfer import read_table, store_row, table_paths, weights_fingerprint
@@ -97,13 +98,12 @@ def run_rung(method: str, multiple: int, images, labels, train_set, test_set, pr
              data: dict | None = None) -> dict:
     """Train one rung (or load its checkpoint), store it in half precision, measure it, and add
     its row to the user's ``ladder.json``. Returns the row."""
-    from .methods import pretrain
+    from .methods import find_run, pretrain
 
     rung = rung_profile(profile, multiple)
     path = rung_path(method, profile, multiple)
-    if path.exists():
-        checkpoint = load_checkpoint(path)
-    else:
+    checkpoint = find_run(method, rung, 0, path)  # this rung with the method's current recipe
+    if checkpoint is None:
         checkpoint = half_precision(pretrain(method, images, labels, rung, len(train_set.classes), 0, data=data))
         save_checkpoint(path, checkpoint)
     encoder = encoder_from_checkpoint(checkpoint, images.device)
@@ -118,6 +118,7 @@ def run_rung(method: str, multiple: int, images, labels, train_set, test_set, pr
         "device": str(images.device),
         "fingerprint": weights_fingerprint(encoder.state_dict()),
         "command": ladder_command(method, multiple, profile.name),
+        "recipe": checkpoint.get("recipe"),
         **measure(encoder, train_set, test_set, profile),
     }
     settings = {"profile": profile.name, "protocol": PROTOCOL,
@@ -143,6 +144,7 @@ def main(argv=None) -> int:
 def ladder_command_line(methods, args) -> None:
     from .data import data_fingerprint, load_cifar10
     from .device import pick_device
+    from .methods import method_recipe
     from .profiles import get_profile
 
     profile = get_profile(args.profile)
@@ -154,7 +156,7 @@ def ladder_command_line(methods, args) -> None:
     for multiple in sorted(args.multiples):
         for method in methods:
             name = rung_name(method, multiple)
-            if name in done:
+            if name in done and done[name].get("recipe") == method_recipe(method):
                 row = done[name]
                 print(f"{name}: stored (probe {100 * row['linear_probe']:.1f})", flush=True)
                 continue

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 
 import torch
 
@@ -81,6 +82,26 @@ def encoder_name(method: str, profile: Profile) -> str:
     return f"split-{profile.encoder}" if method == "split-brain" else profile.encoder
 
 
+STANDARD_PARAMETERS = ("encoder", "images", "labels", "profile", "num_classes", "seed")
+"""What every pretrain function takes; its other parameters are the method's recipe."""
+
+
+def method_recipe(method: str, options: dict | None = None) -> dict:
+    """Every setting of ``method``'s recipe, with ``options`` (keyword arguments for
+    :func:`pretrain`) in place of the defaults they change; settings dataclasses as dicts.
+
+    Stored in each checkpoint as ``checkpoint["recipe"]``, so that a checkpoint trained with
+    another recipe (an earlier default, a sweep's change) is not taken for this method's run
+    (``sslteach.checkpoint.is_same_run``)."""
+    options = options or {}
+    recipe = {}
+    for name, parameter in inspect.signature(PRETRAINERS[method]).parameters.items():
+        if name not in STANDARD_PARAMETERS:
+            value = options.get(name, parameter.default)
+            recipe[name] = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+    return recipe
+
+
 def pretrain(method: str, images, labels, profile: Profile, num_classes: int = 10, seed: int = 0,
              data: dict | None = None, **options) -> dict:
     """Run one method on ``images`` (N, 3, H, W) uint8 on the device, labels (N,), and return a
@@ -111,15 +132,23 @@ def pretrain(method: str, images, labels, profile: Profile, num_classes: int = 1
         "encoder": encoder.state_dict(),
         "head": head_state,
         "seed": seed,
+        "recipe": method_recipe(method, options),
         "history": history,
         "data": data,
         **extras,
     }
 
 
+def find_run(method: str, profile: Profile, seed: int = 0, path=None) -> dict | None:
+    """The checkpoint of ``method`` trained with ``profile``, ``seed`` and the method's current
+    recipe, without training: ``sslteach.checkpoint.find_checkpoint`` with
+    :func:`method_recipe`. None if there is none."""
+    return find_checkpoint(method, profile, seed, path, recipe=method_recipe(method))
+
+
 def load_or_pretrain(method: str, images, labels, profile: Profile, seed: int = 0, path=None,
                      data: dict | None = None) -> dict:
-    """The lectures' pattern: load the checkpoint of this exact run (:func:`find_checkpoint`:
+    """The lectures' pattern: load the checkpoint of this exact run (:func:`find_run`:
     ``data/checkpoints/<profile>/``, then the course's shipped ones), else train and save it at
     ``path`` (default :func:`checkpoint_path`); ``checkpoint["source"]`` is then "trained".
 
@@ -128,7 +157,7 @@ def load_or_pretrain(method: str, images, labels, profile: Profile, seed: int = 
     trained on the course's carved split): ``checkpoint["data"]`` says what it was trained on, and
     ``sslteach.data.trained_on_note(checkpoint["data"], data)`` whether that is fair to ``data``.
     """
-    checkpoint = find_checkpoint(method, profile, seed, path)
+    checkpoint = find_run(method, profile, seed, path)
     if checkpoint is not None:
         return checkpoint
     checkpoint = pretrain(method, images, labels, profile, seed=seed, data=data)

@@ -10,7 +10,7 @@ the same number of images through the encoder per step. ``random-init`` is the h
 untrained encoder whose BatchNorm statistics are recomputed on the training images. The table of
 methods is ``sslteach.methods``; each method's training is in its own module.
 
-The lectures find checkpoints with ``sslteach.checkpoint.find_checkpoint``:
+The lectures find checkpoints with ``sslteach.methods.find_run``:
 ``data/checkpoints/<profile>/`` (made by this command or by an earlier lecture run), then the
 class-profile checkpoints that ship with the course in ``checkpoints/class/`` (made by this
 command, see checkpoints/README.md), and otherwise the lecture trains its own and saves it.
@@ -27,7 +27,7 @@ from pathlib import Path
 from .checkpoint import checkpoint_path, is_same_run, load_checkpoint, save_checkpoint
 from .cli import UsageError, positive_int, run
 from .device import pick_device
-from .methods import METHODS, TRAINABLE, pretrain
+from .methods import METHODS, TRAINABLE, method_recipe, pretrain
 from .profiles import get_profile
 
 
@@ -90,7 +90,7 @@ def train_command(args: argparse.Namespace) -> None:
     for method, out in outs.items():
         if args.method == "all" and not args.force and out.exists():
             existing = load_checkpoint(out)
-            if is_same_run(existing, method, profile, args.seed):  # trained on other data: still this run
+            if is_same_run(existing, method, profile, args.seed, method_recipe(method)):  # trained on other data: still this run
                 other = existing.get("data") != data
                 note = f"; trained on {describe_data(existing.get('data'))}, --force trains it on yours" if other else ""
                 print(f"{method}: {out} is up to date (verified), skipped{note}")

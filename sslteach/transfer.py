@@ -445,8 +445,8 @@ def transfer_command(args: argparse.Namespace) -> None:
     from .data import load_cifar10
     from .device import pick_device, seed_everything
     from .profiles import get_profile
-    from .checkpoint import encoder_from_checkpoint, find_checkpoint
-    from .methods import METHODS
+    from .checkpoint import encoder_from_checkpoint
+    from .methods import METHODS, find_run
 
     profile = get_profile(args.profile)
     device = pick_device(args.device)
@@ -459,7 +459,7 @@ def transfer_command(args: argparse.Namespace) -> None:
         if name == "raw pixels":
             encoder = None
         else:
-            checkpoint = find_checkpoint(name, profile)
+            checkpoint = find_run(name, profile)
             if checkpoint is None:
                 train = f"python -m sslteach.train {name} --profile {profile.name}"
                 print(f"{name}: no checkpoint of this profile; train it first ({train}), skipped")

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from sslteach import baselines, colorizer, context, inpainting, jigsaw, moco, pirl, rotation, simclr, splitbrain, swav
-from sslteach.checkpoint import checkpoint_folder, checkpoint_path, is_same_run
+from sslteach.checkpoint import checkpoint_folder, checkpoint_path, is_same_run, save_checkpoint
 from sslteach.data import data_dir
-from sslteach.methods import METHODS, pretrain
+from sslteach.methods import METHODS, find_run, method_recipe, pretrain
 from sslteach.profiles import CLASS, EVALUATION_SETTINGS, TRAINING_SETTINGS
 from helpers import random_images, tiny_profile
 
@@ -144,9 +144,28 @@ def test_a_checkpoint_is_the_same_run_whatever_the_readout_settings():
     profile with another kNN k or lecture 07 image count reuses it, one with another step count
     or seed does not."""
     checkpoint = {"method": "rotation", "seed": 0, "profile_settings": dataclasses.asdict(CLASS)}
-    assert is_same_run(checkpoint, "rotation", CLASS, 0)
-    assert is_same_run(checkpoint, "rotation", dataclasses.replace(CLASS, knn_k=20, measure_pair_images=7), 0)
-    assert not is_same_run(checkpoint, "rotation", dataclasses.replace(CLASS, steps=349), 0)
-    assert not is_same_run(checkpoint, "rotation", CLASS, 1)
-    assert not is_same_run(checkpoint, "jigsaw", CLASS, 0)
+    recipe = method_recipe("rotation")
+    assert is_same_run(checkpoint, "rotation", CLASS, 0, recipe)
+    assert is_same_run(checkpoint, "rotation", dataclasses.replace(CLASS, knn_k=20, measure_pair_images=7), 0, recipe)
+    assert not is_same_run(checkpoint, "rotation", dataclasses.replace(CLASS, steps=349), 0, recipe)
+    assert not is_same_run(checkpoint, "rotation", CLASS, 1, recipe)
+    assert not is_same_run(checkpoint, "jigsaw", CLASS, 0, method_recipe("jigsaw"))
     assert set(TRAINING_SETTINGS) | set(EVALUATION_SETTINGS) < {f.name for f in dataclasses.fields(CLASS)}
+
+
+def test_a_checkpoint_of_another_recipe_is_not_this_methods_run(tmp_path, monkeypatch):
+    """A checkpoint records its method's recipe; one trained with other settings (a sweep's change,
+    an earlier default) is not taken for the method's run, one without a record still is."""
+    monkeypatch.setenv("SSLTEACH_DATA", str(tmp_path))
+    profile = tiny_profile(steps=1, batch_size=8)
+    images, labels = random_images(16), torch.zeros(16, dtype=torch.long)
+    changed = pretrain("swav", images, labels, profile, settings=swav.SwAVSettings(prototypes=7))
+    assert changed["recipe"]["settings"] == {**dataclasses.asdict(swav.SwAVSettings()), "prototypes": 7}
+    assert not is_same_run(changed, "swav", profile, 0, method_recipe("swav"))
+    assert is_same_run({k: v for k, v in changed.items() if k != "recipe"}, "swav", profile, 0, method_recipe("swav"))
+    save_checkpoint(checkpoint_path("swav", profile), changed)
+    assert find_run("swav", profile) is None  # so load_or_pretrain trains the recipe instead
+    recipe = pretrain("jigsaw-1000", images, labels, profile)
+    assert recipe["recipe"] == method_recipe("jigsaw-1000") and recipe["recipe"]["count"] == 1000
+    save_checkpoint(checkpoint_path("jigsaw-1000", profile), recipe)
+    assert find_run("jigsaw-1000", profile)["seed"] == 0

@@ -11,7 +11,7 @@ import torch
 
 from sslteach import methods as methods_module
 from sslteach import transfer
-from sslteach.checkpoint import checkpoint_path, find_checkpoint, is_same_run, save_checkpoint
+from sslteach.checkpoint import checkpoint_path, is_same_run, save_checkpoint
 from sslteach.data import (
     CIFAR10_MD5,
     CLASSES,
@@ -30,7 +30,7 @@ from sslteach.data import (
 from sslteach.data import fingerprint as fingerprint_module
 from sslteach.data import store
 from sslteach.encoders import build_encoder
-from sslteach.methods import load_or_pretrain, pretrain
+from sslteach.methods import find_run, load_or_pretrain, method_recipe, pretrain
 from sslteach.profiles import CLASS
 
 from helpers import random_images, tiny_profile
@@ -116,7 +116,7 @@ def test_pretrain_records_the_data_and_other_data_do_not_make_another_run(tmp_pa
     monkeypatch.setattr(methods_module, "pretrain", no_training)
     loaded = load_or_pretrain("random-init", images, labels, TINY, path=path, data=OFFICIAL)
     assert loaded["source"] == str(path) and loaded["data"] == SHIPPED_DATA  # what it was trained on
-    assert is_same_run(loaded, "random-init", TINY, 0)
+    assert is_same_run(loaded, "random-init", TINY, 0, method_recipe("random-init"))
 
 
 def test_checkpoints_from_before_fingerprints(tmp_path, monkeypatch):
@@ -127,9 +127,9 @@ def test_checkpoints_from_before_fingerprints(tmp_path, monkeypatch):
     checkpoint = pretrain("random-init", random_images(N=16), torch.arange(16) % 10, TINY)
     del checkpoint["data"]
     save_checkpoint(tmp_path / "shipped" / TINY.name / "random-init.pt", checkpoint)
-    assert find_checkpoint("random-init", TINY)["data"] == SHIPPED_DATA
+    assert find_run("random-init", TINY)["data"] == SHIPPED_DATA
     save_checkpoint(checkpoint_path("random-init", TINY), checkpoint)
-    found = find_checkpoint("random-init", TINY)
+    found = find_run("random-init", TINY)
     assert found["source"] == str(checkpoint_path("random-init", TINY)) and found["data"] is None
 
 

@@ -10,6 +10,7 @@ import torch
 from sslteach import ladder
 from sslteach.checkpoint import encoder_from_checkpoint, load_checkpoint
 from sslteach.data import CLASSES, ImageSet
+from sslteach.methods import method_recipe
 from sslteach.transfer import weights_fingerprint
 
 from helpers import random_images, tiny_profile
@@ -45,6 +46,7 @@ def test_a_rung_is_trained_stored_in_half_precision_measured_and_not_trained_twi
     assert row["command"] == "python -m sslteach.ladder rotation --multiples 2 --profile class"
     assert 0 <= row["linear_probe"] <= 1 and 0 <= row["knn"] <= 1
     assert ladder.stored_rungs("class")["rotation-x2"]["fingerprint"] == row["fingerprint"]
+    assert row["recipe"] == checkpoint["recipe"] == method_recipe("rotation")
     modified = path.stat().st_mtime_ns
     again = ladder.run_rung("rotation", 2, train.images, train.labels, train, test, profile)
     assert path.stat().st_mtime_ns == modified and again["fingerprint"] == row["fingerprint"]

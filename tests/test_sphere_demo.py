@@ -22,7 +22,7 @@ from sslteach.sphere_demo import (
     HeadSettings, Measured, MeasureSettings, ViewRecipe, encoder_features, measure, measure_settings,
     measurement_images, train_head, uniform_points, view_features,
 )
-from sslteach.checkpoint import find_checkpoint
+from sslteach.methods import find_run
 
 matplotlib.use("Agg")
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -181,18 +181,18 @@ def test_uniform_points():
     assert uniform_points(4000, 3).mean(0).norm() < 0.05
 
 
-def test_find_checkpoint_looks_where_the_lectures_look(tmp_path, monkeypatch):
+def test_find_run_looks_where_the_lectures_look(tmp_path, monkeypatch):
     monkeypatch.setenv("SSLTEACH_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("SSLTEACH_CHECKPOINTS", str(tmp_path / "shipped"))
     profile = tiny_profile()
     checkpoint = {"method": "rotation", "profile_settings": dataclasses.asdict(profile), "seed": 0, "encoder_name": "small"}
-    assert find_checkpoint("rotation", profile) is None
+    assert find_run("rotation", profile) is None
     save_checkpoint(tmp_path / "shipped" / profile.name / "rotation.pt", checkpoint)
-    assert find_checkpoint("rotation", profile)["source"] == str(tmp_path / "shipped" / profile.name / "rotation.pt")
+    assert find_run("rotation", profile)["source"] == str(tmp_path / "shipped" / profile.name / "rotation.pt")
     save_checkpoint(tmp_path / "data" / "checkpoints" / profile.name / "rotation.pt", checkpoint)
-    assert find_checkpoint("rotation", profile)["source"].startswith(str(tmp_path / "data"))
-    assert find_checkpoint("rotation", CLASS) is None  # other settings: not this run
-    assert find_checkpoint("jigsaw", profile) is None
+    assert find_run("rotation", profile)["source"].startswith(str(tmp_path / "data"))
+    assert find_run("rotation", CLASS) is None  # other settings: not this run
+    assert find_run("jigsaw", profile) is None
 
 
 # --- figures and widgets ---------------------------------------------------------------------------

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from sslteach.data.store import atomic_write  # noqa: E402
 
-STANDARD_PARAMETERS = ("encoder", "images", "labels", "profile", "num_classes", "seed")
+from sslteach.methods import STANDARD_PARAMETERS, method_recipe  # noqa: E402
 
 
 def parse_value(text: str):
@@ -88,19 +88,6 @@ def method_options(method: str, changes: dict) -> dict:
     return options
 
 
-def recipe(method: str, options: dict) -> dict:
-    """Every setting of the run, the recipe's defaults included, as plain JSON values."""
-    from sslteach.methods import PRETRAINERS
-
-    settings = {}
-    for name, p in inspect.signature(PRETRAINERS[method]).parameters.items():
-        if name in STANDARD_PARAMETERS:
-            continue
-        value = options.get(name, p.default)
-        settings[name] = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
-    return settings
-
-
 def git_commit() -> str:
     """The commit of the code, with "+changes" if the working tree differs from it."""
     def git(*args):
@@ -139,7 +126,7 @@ def run(method: str, changes: dict, profile_changes: dict, seed: int, validation
         "seed": seed,
         "validation": {"knn": scores["knn"], "linear_probe": scores["linear_probe"],
                        "fit_images": scores["train_images"], "validation_images": scores["test_images"]},
-        "recipe": recipe(method, options),
+        "recipe": method_recipe(method, options),
         "profile": dataclasses.asdict(profile),
         "pretrain_seconds": round(checkpoint["history"]["seconds"], 1),
         "readout_seconds": round(scores["seconds"], 1),
