@@ -216,10 +216,11 @@ def find_checkpoint(method: str, profile: Profile, seed: int = 0, path=None, *, 
     Looks at ``path`` (default :func:`checkpoint_path`) first, then (unless
     ``SSLTEACH_RETRAIN=1``) at the checkpoint of the same name that ships with the course,
     ``checkpoints/<profile>/<name>``, which must match its SHA256SUMS. A checkpoint made with
-    other settings (an edited profile, another seed, another recipe) does not count; one trained on other data
-    does. ``checkpoint["source"]`` says which file was used, and ``checkpoint["data"]`` the
-    fingerprint of the data it was trained on: :data:`~sslteach.data.SHIPPED_DATA` for a shipped
-    file that predates fingerprints, None ("unknown") for such a file of your own.
+    other settings (an edited profile, another seed, another ``recipe``) does not count; one
+    trained on other data does. ``checkpoint["source"]`` says which file was used, and
+    ``checkpoint["data"]`` the fingerprint of the data it was trained on:
+    :data:`~sslteach.data.SHIPPED_DATA` for a shipped file that predates fingerprints, None
+    ("unknown") for such a file of your own.
     """
     path = Path(path) if path is not None else checkpoint_path(method, profile, seed)
     candidates = [path]

@@ -90,7 +90,8 @@ def train_command(args: argparse.Namespace) -> None:
     for method, out in outs.items():
         if args.method == "all" and not args.force and out.exists():
             existing = load_checkpoint(out)
-            if is_same_run(existing, method, profile, args.seed, method_recipe(method)):  # trained on other data: still this run
+            # trained on other data: still this run
+            if is_same_run(existing, method, profile, args.seed, method_recipe(method)):
                 other = existing.get("data") != data
                 note = f"; trained on {describe_data(existing.get('data'))}, --force trains it on yours" if other else ""
                 print(f"{method}: {out} is up to date (verified), skipped{note}")

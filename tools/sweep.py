@@ -36,7 +36,6 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from sslteach.data.store import atomic_write  # noqa: E402
-
 from sslteach.methods import STANDARD_PARAMETERS, method_recipe  # noqa: E402
 
 

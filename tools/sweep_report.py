@@ -14,8 +14,8 @@ it is the smallest of those changes (fewest settings changed) that is level with
 best of them: a second setting changed has to earn its place by the same rule. A setting that the
 grid marks as more compute (a ``compute`` note: a larger input, for one) is shown but never
 chosen: the sweep tunes recipes at the same compute (issue 16). Wall times in the lines are not
-compared here: runs shared the cores, were paused, or ran on other machines. Nothing here reads the test split: the
-lines hold validation accuracies only (``tools/sweep.py``).
+compared here: runs shared the cores, were paused, or ran on other machines. Nothing here reads
+the test split: the lines hold validation accuracies only (``tools/sweep.py``).
 """
 from __future__ import annotations
 
