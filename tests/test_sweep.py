@@ -133,7 +133,7 @@ def test_the_sweep_report_groups_seeds_and_picks_the_smallest_change_that_wins(t
     assert set(groups["swav"]) == {"recipe", "temperature=0.2", "epsilon=0.03, temperature=0.2", "lr=0.2 (profile)"}
 
     grid = [{"method": "context", "set": {"gap": 2}, "seeds": [0, 1, 2], "compute": "larger tiles"}]
-    report = report_tool.judge(groups, report_tool.compute_notes(grid))
+    report = report_tool.judge(groups, grid)
     swav = {row["setting"]: row for row in report["swav"]["rows"]}
     assert swav["temperature=0.2"]["vs_recipe"]["verdict"] == "above"
     assert swav["lr=0.2 (profile)"]["vs_recipe"]["verdict"] == "not enough seeds"
@@ -146,8 +146,22 @@ def test_the_sweep_report_groups_seeds_and_picks_the_smallest_change_that_wins(t
 
     table = report_tool.markdown(report)
     assert "| swav | temperature=0.2 | 3 | 47.3 ± 0.6 | 47.0, 48.0, 47.0 |" in table
-    assert "* swav: temperature=0.2" in table and "* random-init" not in table
+    assert "* swav: temperature=0.2\n" in table and "* random-init" not in table
+    assert "* context: recipe (3 of the grid's 3 runs recorded)" in table  # the grid plans only gap=2 here
     assert "| context | gap=2 (more compute) |" in table and "* more compute, context gap=2: larger tiles" in table
+
+
+def test_the_sweep_report_rewrites_only_its_section_of_a_readme(tmp_path):
+    (tmp_path / "rotation.jsonl").write_text(sweep_line("rotation", 0, 0.5) + "\n")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Sweeps\nby hand\n{report_tool.BEGIN}\nold table\n{report_tool.END}\nafter\n")
+    assert report_tool.main(["--dir", str(tmp_path), "--write", str(readme)]) == 0
+    text = readme.read_text()
+    assert text.startswith("# Sweeps\nby hand\n") and text.endswith(f"{report_tool.END}\nafter\n")
+    assert "old table" not in text and "from 1 run." in text and "| rotation | recipe | 1 | 50.0 |" in text
+    readme.write_text("no markers")
+    with pytest.raises(SystemExit, match="no <!-- sweep_report begin -->"):
+        report_tool.main(["--dir", str(tmp_path), "--write", str(readme)])
 
 
 def test_the_sweep_report_says_when_there_is_nothing_to_read(tmp_path, capsys):

@@ -2,6 +2,7 @@
 
     python tools/sweep_report.py                      # every method, as a Markdown table
     python tools/sweep_report.py --only swav jigsaw
+    python tools/sweep_report.py --write benchmarks/sweeps/README.md   # refresh its results section
 
 Runs of one method with the same settings (``changes`` and ``profile_changes``) are grouped over
 their seeds. Each group's validation linear probe (mean +- sd over seeds) is compared with the
@@ -31,6 +32,10 @@ sys.path.insert(0, str(ROOT))
 from sslteach.headline import compare, summarize  # noqa: E402
 
 FLOOR = "random-init"
+BASELINES = (FLOOR, "supervised")
+"""Measured beside the methods, never tuned."""
+BEGIN, END = "<!-- sweep_report begin -->", "<!-- sweep_report end -->"
+"""The markers around the generated section of a Markdown file (``--write``)."""
 
 
 def read_lines(folder: Path) -> list[dict]:
@@ -67,10 +72,20 @@ def compute_notes(grid: list[dict]) -> dict:
             for e in grid if "compute" in e}
 
 
-def judge(groups: dict, notes: dict | None = None) -> dict:
-    """{method: {"rows": [...], "choice": setting name}}: each setting against the recipe and random
-    init; ``notes`` ({(method, setting): why}) marks settings that cost more compute."""
-    notes = notes or {}
+def planned_runs(grid: list[dict]) -> dict:
+    """{method: {(setting name, seed), ...}}: the runs the grid plans."""
+    planned = collections.defaultdict(set)
+    for e in grid:
+        planned[e["method"]] |= {(setting_name(e.get("set", {}), e.get("profile_set", {})), seed)
+                                 for seed in e.get("seeds", [0])}
+    return planned
+
+
+def judge(groups: dict, grid: list[dict] = ()) -> dict:
+    """{method: {"rows": [...], "choice": setting name, "planned", "recorded"}}: each setting
+    against the recipe and random init. ``grid`` (``grid.json``) marks the settings that cost more
+    compute and says how many of the planned runs of each method are recorded."""
+    notes, planned = compute_notes(grid), planned_runs(grid)
     floor = groups.get(FLOOR, {}).get("recipe", {}).get("probe", [])
     report = {}
     for method, settings in groups.items():
@@ -86,7 +101,9 @@ def judge(groups: dict, notes: dict | None = None) -> dict:
                 row["vs_random_init"] = compare(g["probe"], floor)
             rows.append(row)
         rows.sort(key=lambda r: (r["setting"] != "recipe", -r["probe_summary"]["mean"]))
-        report[method] = {"rows": rows, "choice": choose(rows)}
+        recorded = {(setting, seed) for setting, g in settings.items() for seed in g["seeds"]}
+        report[method] = {"rows": rows, "choice": choose(rows), "planned": len(planned[method]),
+                          "recorded": len(planned[method] & recorded)}
     return report
 
 
@@ -124,10 +141,21 @@ def markdown(report: dict) -> str:
                        f"{pct(row['probe'])} | {mean_sd(row['knn_summary'])} | {verdict(row.get('vs_recipe'))} | "
                        f"{verdict(row.get('vs_random_init'))} |")
     out.append("")
-    out += [f"* {method}: {r['choice']}" for method, r in report.items() if method != FLOOR]
+    out += [f"* {method}: {r['choice']}" + (f" ({r['recorded']} of the grid's {r['planned']} runs recorded)"
+                                           if r["planned"] else "")
+            for method, r in report.items() if method not in BASELINES]
     notes = [f"* more compute, {method} {row['setting']}: {row['more_compute']}"
              for method, r in report.items() for row in r["rows"] if "more_compute" in row]
     return "\n".join(out + ([""] + notes if notes else []))
+
+
+def write_section(path: Path, text: str) -> None:
+    """Replace what stands between ``BEGIN`` and ``END`` in ``path`` with ``text``."""
+    document = path.read_text()
+    if BEGIN not in document or END not in document:
+        raise SystemExit(f"error: {path} has no {BEGIN} ... {END} section to replace")
+    head, rest = document.split(BEGIN, 1)
+    path.write_text(f"{head}{BEGIN}\n{text}\n{END}{rest.split(END, 1)[1]}")
 
 
 def main(argv=None) -> int:
@@ -136,15 +164,23 @@ def main(argv=None) -> int:
     parser.add_argument("--grid", type=Path, default=ROOT / "benchmarks" / "sweeps" / "grid.json",
                         help="the grid whose compute notes mark settings that are not at the same compute")
     parser.add_argument("--only", nargs="+", default=None, help="only these methods (random init is always read)")
+    parser.add_argument("--write", type=Path, default=None, metavar="MARKDOWN",
+                        help=f"write the table into this file, between {BEGIN} and {END}")
     args = parser.parse_args(argv)
     groups = group_runs(read_lines(args.dir))
     if not groups:
         print(f"error: no sweep lines in {args.dir}", file=sys.stderr)
         return 1
-    report = judge(groups, compute_notes(json.loads(args.grid.read_text())) if args.grid.exists() else {})
+    report = judge(groups, json.loads(args.grid.read_text()) if args.grid.exists() else [])
     if args.only:
         report = {m: r for m, r in report.items() if m in args.only}
-    print(markdown(report))
+    text = markdown(report)
+    if args.write:
+        runs = sum(len(row["seeds"]) for r in report.values() for row in r["rows"])
+        write_section(args.write, f"Generated by `python tools/sweep_report.py` from {runs} run{'s' * (runs != 1)}."
+                                  f"\n\n{text}")
+    else:
+        print(text)
     return 0
 
 
