@@ -173,6 +173,12 @@ def seed_values(rows: dict, method: str, metric: str = "linear_probe") -> list[f
     return [metric_value(row, metric) for row in sorted(mine, key=lambda row: row.get("seed", 0))]
 
 
+def seed_row(rows: dict, method: str, seed: int = 0) -> dict | None:
+    """The row of ``method``'s run with ``seed`` among ``rows`` ({name: row}); None if there is none."""
+    return next((row for name, row in rows.items() if row.get("method", name) == method and row.get("seed", 0) == seed),
+                None)
+
+
 def share_values(rows: dict, method: str) -> dict:
     """{label share: [accuracy per seed]} of ``method``'s linear probes, the shares of its rows
     ("0.01", "0.1", "1.0": 1%, 10% and all of the labelled images)."""

@@ -74,15 +74,15 @@ def curves(rungs: dict, head: dict, methods, profile: Profile) -> tuple[dict, di
     spread there. Returns ({method: [(images through the encoder, linear probe), ...]} in order of
     compute, {method: [linear probe per seed at 1x]}), for the ``methods`` with a headline row.
     """
-    from .headline import seed_values
+    from .headline import seed_row, seed_values
 
     points, seeds = {}, {}
     for method in methods:
-        first = [row for name, row in head.items() if row.get("method", name) == method and row.get("seed", 0) == 0]
-        if not first:
+        first = seed_row(head, method, 0)
+        if first is None:
             continue
         mine = [(row["images_through_encoder"], row["linear_probe"]) for row in rungs.values() if row["method"] == method]
-        points[method] = sorted([(profile.steps * profile.batch_size, first[0]["linear_probe"]), *mine])
+        points[method] = sorted([(profile.steps * profile.batch_size, first["linear_probe"]), *mine])
         seeds[method] = seed_values(head, method)
     return points, seeds
 

@@ -91,6 +91,8 @@ def test_seed_values_follow_the_seeds_and_the_metric():
     assert headline.seed_values(rows, "a", "knn") == [0.2, 0.1]
     assert headline.seed_values(rows, "a", "0.01") == [0.06, 0.05]
     assert headline.row_name("a", 0) == "a" and headline.row_name("a", 2) == "a-seed2"
+    assert headline.seed_row(rows, "a", 2) is rows["a-seed2"] and headline.seed_row(rows, "a") is rows["a"]
+    assert headline.seed_row(rows, "a", 1) is None and headline.seed_row(rows, "c") is None
 
 
 def test_the_effect_rule():
