@@ -188,13 +188,14 @@ def checkpoint_path(method: str, profile: Profile, seed: int = 0) -> Path:
     return checkpoint_folder(profile) / f"{name}.pt"
 
 
-def is_same_run(checkpoint: dict, method: str, profile: Profile, seed: int, recipe: dict) -> bool:
+def is_same_run(checkpoint: dict, method: str, profile: Profile, seed: int, recipe: dict,
+                unrecorded: dict | None = None) -> bool:
     """Whether ``checkpoint`` is ``method`` trained with ``profile``'s training settings and
     ``seed`` (settings that only change a readout, such as kNN's k, do not count), with
     ``recipe``, the method's settings (``sslteach.methods.method_recipe``): a checkpoint of an
     earlier default or a sweep's change is another run. Checkpoints written before recipes were
-    recorded carry none and count as the recipe (the shipped ones are replaced when a recipe
-    changes).
+    recorded carry none; they count as trained with ``unrecorded`` (default: ``recipe``), which
+    ``sslteach.methods.unrecorded_recipe`` knows for the methods whose recipe changed since.
 
     The training data do not count either: the shipped checkpoints were trained on the course's
     carved split (``sslteach.data.SHIPPED_DATA``) and are meant to be used with any prepared
@@ -206,17 +207,19 @@ def is_same_run(checkpoint: dict, method: str, profile: Profile, seed: int, reci
         checkpoint.get("method") == method
         and {name: stored.get(name) for name in TRAINING_SETTINGS} == profile.settings(TRAINING_SETTINGS)
         and checkpoint.get("seed") == seed
-        and checkpoint.get("recipe", recipe) == recipe
+        and checkpoint.get("recipe", recipe if unrecorded is None else unrecorded) == recipe
     )
 
 
-def find_checkpoint(method: str, profile: Profile, seed: int = 0, path=None, *, recipe: dict) -> dict | None:
+def find_checkpoint(method: str, profile: Profile, seed: int = 0, path=None, *, recipe: dict,
+                    unrecorded: dict | None = None) -> dict | None:
     """The checkpoint of this exact run, without training: None if there is none.
 
     Looks at ``path`` (default :func:`checkpoint_path`) first, then (unless
     ``SSLTEACH_RETRAIN=1``) at the checkpoint of the same name that ships with the course,
     ``checkpoints/<profile>/<name>``, which must match its SHA256SUMS. A checkpoint made with
-    other settings (an edited profile, another seed, another ``recipe``) does not count; one
+    other settings (an edited profile, another seed, another ``recipe``; ``unrecorded`` as in
+    :func:`is_same_run`) does not count; one
     trained on other data does. ``checkpoint["source"]`` says which file was used, and
     ``checkpoint["data"]`` the fingerprint of the data it was trained on:
     :data:`~sslteach.data.SHIPPED_DATA` for a shipped file that predates fingerprints, None
@@ -229,7 +232,7 @@ def find_checkpoint(method: str, profile: Profile, seed: int = 0, path=None, *, 
     for i, candidate in enumerate(candidates):
         if candidate.exists():
             checkpoint = load_checkpoint(candidate, checksum_required=i > 0)
-            if is_same_run(checkpoint, method, profile, seed, recipe):
+            if is_same_run(checkpoint, method, profile, seed, recipe, unrecorded):
                 checkpoint["source"] = str(candidate)
                 if "data" not in checkpoint:  # written before checkpoints recorded their data
                     checkpoint["data"] = SHIPPED_DATA if i > 0 else None

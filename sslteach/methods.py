@@ -20,7 +20,7 @@ import inspect
 import torch
 
 from .baselines import pretrain_random_init, pretrain_supervised, pretrain_supervised_few_labels
-from .checkpoint import checkpoint_path, find_checkpoint, save_checkpoint
+from .checkpoint import checkpoint_path, find_checkpoint, is_same_run, save_checkpoint
 from .clustering import pretrain_deepcluster
 from .colorizer import pretrain_colorization, pretrain_colorization_regression
 from .context import CONTEXT_ABERRATION, CONTEXT_ABERRATION_DROPPING, CONTEXT_NO_GAP, pretrain_context
@@ -35,7 +35,7 @@ from .profiles import Profile
 from .rotation import pretrain_rotation
 from .simclr import pretrain_simclr, pretrain_simclr_no_color
 from .splitbrain import pretrain_split_brain
-from .swav import pretrain_swav
+from .swav import SwAVSettings, pretrain_swav
 
 PRETRAINERS = {
     "rotation": pretrain_rotation,
@@ -102,6 +102,28 @@ def method_recipe(method: str, options: dict | None = None) -> dict:
     return recipe
 
 
+UNRECORDED_RECIPES = {
+    "swav": method_recipe("swav", {"settings": SwAVSettings(temperature=0.1)}),
+}
+"""The methods whose recipe changed after checkpoints began to record theirs, with the recipe
+their unrecorded checkpoints were trained with: such a file (one a student trained before the
+change, in ``data/checkpoints``) is the old recipe's run, not the new one's. SwAV's temperature
+went from 0.1 to 0.2 after the class sweep (``sslteach.swav.SwAVSettings``)."""
+
+
+def unrecorded_recipe(method: str) -> dict:
+    """The recipe a checkpoint of ``method`` that records none was trained with: today's, unless
+    the method is in :data:`UNRECORDED_RECIPES`."""
+    return UNRECORDED_RECIPES.get(method) or method_recipe(method)
+
+
+def is_method_run(checkpoint: dict, method: str, profile: Profile, seed: int) -> bool:
+    """Whether ``checkpoint`` is ``method`` trained with ``profile``, ``seed`` and the method's
+    current recipe: ``sslteach.checkpoint.is_same_run`` with :func:`method_recipe` and
+    :func:`unrecorded_recipe`."""
+    return is_same_run(checkpoint, method, profile, seed, method_recipe(method), unrecorded_recipe(method))
+
+
 def pretrain(method: str, images, labels, profile: Profile, num_classes: int = 10, seed: int = 0,
              data: dict | None = None, **options) -> dict:
     """Run one method on ``images`` (N, 3, H, W) uint8 on the device, labels (N,), and return a
@@ -142,8 +164,9 @@ def pretrain(method: str, images, labels, profile: Profile, num_classes: int = 1
 def find_run(method: str, profile: Profile, seed: int = 0, path=None) -> dict | None:
     """The checkpoint of ``method`` trained with ``profile``, ``seed`` and the method's current
     recipe, without training: ``sslteach.checkpoint.find_checkpoint`` with
-    :func:`method_recipe`. None if there is none."""
-    return find_checkpoint(method, profile, seed, path, recipe=method_recipe(method))
+    :func:`method_recipe` and :func:`unrecorded_recipe`. None if there is none."""
+    return find_checkpoint(method, profile, seed, path, recipe=method_recipe(method),
+                           unrecorded=unrecorded_recipe(method))
 
 
 def load_or_pretrain(method: str, images, labels, profile: Profile, seed: int = 0, path=None,

@@ -24,10 +24,10 @@ import os
 import sys
 from pathlib import Path
 
-from .checkpoint import checkpoint_path, is_same_run, load_checkpoint, save_checkpoint
+from .checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
 from .cli import UsageError, positive_int, run
 from .device import pick_device
-from .methods import METHODS, TRAINABLE, method_recipe, pretrain
+from .methods import METHODS, TRAINABLE, is_method_run, pretrain
 from .profiles import get_profile
 
 
@@ -91,7 +91,7 @@ def train_command(args: argparse.Namespace) -> None:
         if args.method == "all" and not args.force and out.exists():
             existing = load_checkpoint(out)
             # trained on other data: still this run
-            if is_same_run(existing, method, profile, args.seed, method_recipe(method)):
+            if is_method_run(existing, method, profile, args.seed):
                 other = existing.get("data") != data
                 note = f"; trained on {describe_data(existing.get('data'))}, --force trains it on yours" if other else ""
                 print(f"{method}: {out} is up to date (verified), skipped{note}")

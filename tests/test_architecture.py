@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from sslteach import baselines, colorizer, context, inpainting, jigsaw, moco, pirl, rotation, simclr, splitbrain, swav
+from sslteach import baselines, colorizer, context, inpainting, jigsaw, methods, moco, pirl, rotation, simclr, splitbrain, swav
 from sslteach.checkpoint import checkpoint_folder, checkpoint_path, is_same_run, save_checkpoint
 from sslteach.data import data_dir
 from sslteach.methods import METHODS, find_run, method_recipe, pretrain
@@ -169,3 +169,22 @@ def test_a_checkpoint_of_another_recipe_is_not_this_methods_run(tmp_path, monkey
     assert recipe["recipe"] == method_recipe("jigsaw-1000") and recipe["recipe"]["count"] == 1000
     save_checkpoint(checkpoint_path("jigsaw-1000", profile), recipe)
     assert find_run("jigsaw-1000", profile)["seed"] == 0
+
+
+def test_an_unrecorded_checkpoint_of_a_changed_recipe_is_the_old_recipes_run(tmp_path, monkeypatch):
+    """SwAV's recipe changed after checkpoints began to record theirs: a file without a record is
+    the old recipe's run (temperature 0.1), so it is trained again rather than read as the new one;
+    for a method whose recipe did not change, such a file still counts."""
+    monkeypatch.setenv("SSLTEACH_DATA", str(tmp_path))
+    monkeypatch.setenv("SSLTEACH_RETRAIN", "1")  # look at our files only, not the shipped ones
+    profile = tiny_profile(steps=1, batch_size=8)
+    images, labels = random_images(16), torch.zeros(16, dtype=torch.long)
+    assert methods.unrecorded_recipe("swav")["settings"]["temperature"] == 0.1 != swav.SwAVSettings().temperature
+    assert methods.unrecorded_recipe("rotation") == method_recipe("rotation")
+    for method, counts in (("swav", False), ("rotation", True)):
+        current = pretrain(method, images, labels, profile)
+        assert methods.is_method_run(current, method, profile, 0)
+        unrecorded = {k: v for k, v in current.items() if k != "recipe"}
+        assert methods.is_method_run(unrecorded, method, profile, 0) is counts
+        save_checkpoint(checkpoint_path(method, profile), unrecorded)
+        assert (find_run(method, profile) is not None) is counts

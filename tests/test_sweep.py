@@ -10,7 +10,7 @@ import torch
 
 from sslteach.data.store import ImageSet
 from sslteach.evaluate import readout, validation_split
-from sslteach.methods import pretrain
+from sslteach.methods import method_recipe, pretrain
 from sslteach.checkpoint import encoder_from_checkpoint
 from sslteach.profiles import CLASS
 from sslteach.swav import SwAVSettings
@@ -60,7 +60,7 @@ def test_a_run_pretrains_on_the_fit_images_and_reads_out_on_the_validation_image
     record = sweep.run("swav", {"prototypes": 7}, TINY, seed=3, validation=16, device="cpu", train_set=image_set(64))
     assert record["validation"]["fit_images"] == 48 and record["validation"]["validation_images"] == 16
     assert 0 <= record["validation"]["linear_probe"] <= 1
-    assert record["recipe"]["settings"]["prototypes"] == 7 and record["recipe"]["settings"]["temperature"] == 0.1
+    assert record["recipe"]["settings"]["prototypes"] == 7 and record["recipe"]["settings"]["temperature"] == 0.2
     assert record["profile"]["steps"] == 2 and record["profile"]["lr"] == CLASS.lr and record["seed"] == 3
     out = tmp_path / "sweeps" / "swav.jsonl"
     sweep.append_line(out, record)
@@ -129,7 +129,8 @@ def test_the_sweep_report_groups_seeds_and_picks_the_smallest_change_that_wins(t
     for method, rows in lines.items():
         (tmp_path / f"{method}.jsonl").write_text("\n".join(sweep_line(*row) for row in rows) + "\n")
     groups = report_tool.group_runs(report_tool.read_lines(tmp_path))
-    assert groups["jigsaw"]["recipe"] == {"seeds": [0, 1], "probe": [0.32, 0.30], "knn": [0.32 - 0.05, 0.30 - 0.05]}
+    assert groups["jigsaw"]["recipe"] == {"seeds": [0, 1], "probe": [0.32, 0.30], "knn": [0.32 - 0.05, 0.30 - 0.05],
+                                        "changes": {}, "profile_changes": {}}
     assert set(groups["swav"]) == {"recipe", "temperature=0.2", "epsilon=0.03, temperature=0.2", "lr=0.2 (profile)"}
 
     grid = [{"method": "context", "set": {"gap": 2}, "seeds": [0, 1, 2], "compute": "larger tiles"}]
@@ -149,6 +150,27 @@ def test_the_sweep_report_groups_seeds_and_picks_the_smallest_change_that_wins(t
     assert "* swav: temperature=0.2\n" in table and "* random-init" not in table
     assert "* context: recipe (3 of the grid's 3 runs recorded)" in table  # the grid plans only gap=2 here
     assert "| context | gap=2 (more compute) |" in table and "* more compute, context gap=2: larger tiles" in table
+
+
+def test_the_sweep_report_reads_settings_against_todays_recipe():
+    """A line records the recipe it ran with; after a recipe changes (SwAV's temperature 0.1 ->
+    0.2), the old recipe's runs are a change from today's and the runs of the new value are the
+    recipe's, whatever ``--set`` said when they ran."""
+    today = method_recipe("swav")
+    old = {**today, "settings": {**today["settings"], "temperature": 0.1}}
+    new_with_eps = {**today, "settings": {**today["settings"], "epsilon": 0.03}}
+    lines = [{"method": "swav", "changes": {}, "profile_changes": {}, "seed": 0, "recipe": old,
+              "validation": {"linear_probe": 0.42, "knn": 0.35}},
+             {"method": "swav", "changes": {"temperature": 0.2}, "profile_changes": {}, "seed": 0, "recipe": today,
+              "validation": {"linear_probe": 0.46, "knn": 0.38}},
+             {"method": "swav", "changes": {"temperature": 0.2, "epsilon": 0.03}, "profile_changes": {"lr": 0.05},
+              "seed": 0, "recipe": new_with_eps, "validation": {"linear_probe": 0.47, "knn": 0.38}}]
+    groups = report_tool.group_runs(lines)["swav"]
+    assert set(groups) == {"temperature=0.1", "recipe", "epsilon=0.03, lr=0.05 (profile)"}
+    assert groups["epsilon=0.03, lr=0.05 (profile)"]["changes"] == {"epsilon": 0.03}
+    assert groups["recipe"]["probe"] == [0.46]
+    grid = [{"method": "swav", "set": {"temperature": 0.2}, "seeds": [0, 1]}, {"method": "swav", "seeds": [0]}]
+    assert report_tool.planned_runs(grid)["swav"] == {("recipe", 0), ("recipe", 1)}
 
 
 def test_the_sweep_report_rewrites_only_its_section_of_a_readme(tmp_path):

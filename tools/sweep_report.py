@@ -4,9 +4,13 @@
     python tools/sweep_report.py --only swav jigsaw
     python tools/sweep_report.py --write benchmarks/sweeps/README.md   # refresh its results section
 
-Runs of one method with the same settings (``changes`` and ``profile_changes``) are grouped over
-their seeds. Each group's validation linear probe (mean +- sd over seeds) is compared with the
-method's recipe (the group with no changes) and with random init on the same split, by
+Runs of one method with the same settings are grouped over their seeds. A run's settings are read
+from the recipe its line records, against the method's recipe of today
+(``sslteach.methods.method_recipe``), so that after a recipe changes (SwAV's temperature, chosen
+by this sweep) the runs of the new value are the recipe's and those of the old one a change from
+it; profile changes are the line's ``profile_changes``. Each group's validation linear probe (mean
++- sd over seeds) is compared with the method's recipe (the group with no changes) and with random
+init on the same split, by
 ``sslteach.headline.compare``: a difference is an effect when it is larger than twice the
 combined spread of the two sides; with fewer than two seeds on a side there is no verdict.
 
@@ -30,6 +34,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from sslteach.headline import compare, summarize  # noqa: E402
+from sslteach.methods import method_recipe  # noqa: E402
+
+import sweep  # noqa: E402  (tools/sweep.py: the names --set takes)
 
 FLOOR = "random-init"
 BASELINES = (FLOOR, "supervised")
@@ -51,24 +58,54 @@ def setting_name(changes: dict, profile_changes: dict) -> str:
     return ", ".join(words) or "recipe"
 
 
+def flat_settings(recipe: dict) -> dict:
+    """A recipe's settings by the names ``tools/sweep.py --set`` takes: the fields of a settings
+    dataclass (stored as a dict), or a parameter of the pretrain function."""
+    flat = {}
+    for name, value in recipe.items():
+        flat.update(value if isinstance(value, dict) else {name: value})
+    return flat
+
+
+def changes_from_recipe(method: str, recipe: dict) -> dict:
+    """The settings of ``recipe`` (as a sweep line records it) that differ from ``method``'s recipe
+    of today."""
+    today = flat_settings(json.loads(json.dumps(method_recipe(method))))  # tuples as JSON lists
+    return {k: v for k, v in flat_settings(recipe).items() if today.get(k) != v}
+
+
+def line_changes(line: dict) -> dict:
+    """A line's changes from today's recipe: from its recorded recipe, or, for a line that records
+    none, its ``changes``."""
+    return changes_from_recipe(line["method"], line["recipe"]) if "recipe" in line else line["changes"]
+
+
+def entry_changes(entry: dict) -> dict:
+    """A grid entry's changes (``set``) from today's recipe."""
+    options = sweep.method_options(entry["method"], entry.get("set", {}))
+    return changes_from_recipe(entry["method"], json.loads(json.dumps(method_recipe(entry["method"], options))))
+
+
 def group_runs(lines: list[dict]) -> dict:
-    """{method: {setting name: {"seeds", "probe", "knn"}}} with per-seed lists in seed order; a seed
-    recorded twice for the same setting keeps its last line."""
-    runs = collections.defaultdict(dict)
+    """{method: {setting name: {"seeds", "probe", "knn", "changes", "profile_changes"}}} with
+    per-seed lists in seed order; a seed recorded twice for the same setting keeps its last line."""
+    runs, changed = collections.defaultdict(dict), {}
     for line in lines:
-        key = (line["method"], setting_name(line["changes"], line["profile_changes"]))
+        changes = line_changes(line)
+        key = (line["method"], setting_name(changes, line["profile_changes"]))
         runs[key][line["seed"]] = line["validation"]
+        changed[key] = {"changes": changes, "profile_changes": line["profile_changes"]}
     groups = collections.defaultdict(dict)
     for (method, setting), by_seed in runs.items():
         seeds = sorted(by_seed)
         groups[method][setting] = {"seeds": seeds, "probe": [by_seed[s]["linear_probe"] for s in seeds],
-                                   "knn": [by_seed[s]["knn"] for s in seeds]}
+                                   "knn": [by_seed[s]["knn"] for s in seeds], **changed[method, setting]}
     return groups
 
 
 def compute_notes(grid: list[dict]) -> dict:
     """{(method, setting name): note} for the grid's entries marked as more compute than the recipe."""
-    return {(e["method"], setting_name(e.get("set", {}), e.get("profile_set", {}))): e["compute"]
+    return {(e["method"], setting_name(entry_changes(e), e.get("profile_set", {}))): e["compute"]
             for e in grid if "compute" in e}
 
 
@@ -76,7 +113,7 @@ def planned_runs(grid: list[dict]) -> dict:
     """{method: {(setting name, seed), ...}}: the runs the grid plans."""
     planned = collections.defaultdict(set)
     for e in grid:
-        planned[e["method"]] |= {(setting_name(e.get("set", {}), e.get("profile_set", {})), seed)
+        planned[e["method"]] |= {(setting_name(entry_changes(e), e.get("profile_set", {})), seed)
                                  for seed in e.get("seeds", [0])}
     return planned
 
@@ -114,7 +151,7 @@ def choose(rows: list[dict]) -> str:
         return "recipe"
     best = max(winners, key=lambda r: r["probe_summary"]["mean"])
     close = [r for r in winners if r is best or compare(best["probe"], r["probe"])["verdict"] != "above"]
-    return min(close, key=lambda r: (r["setting"].count("="), -r["probe_summary"]["mean"]))["setting"]
+    return min(close, key=lambda r: (len(r["changes"]) + len(r["profile_changes"]), -r["probe_summary"]["mean"]))["setting"]
 
 
 def markdown(report: dict) -> str:
