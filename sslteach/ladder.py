@@ -20,6 +20,7 @@ trained again.
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 from pathlib import Path
 
@@ -57,12 +58,19 @@ def ladder_command(method: str, multiple: int, profile_name: str) -> str:
 
 
 def stored_rungs(profile_name: str) -> dict:
-    """Every stored rung ({name: row}): the user's ``ladder.json`` first, then the shipped one."""
+    """Every stored rung ({name: row}) of its method's current recipe: the user's ``ladder.json``
+    first, then the shipped one. A rung trained with an earlier recipe is another run and is left
+    out (``python -m sslteach.ladder`` trains it again)."""
+    from .methods import method_recipe
+
+    def current(row):  # recipes as JSON stores them
+        return row.get("recipe") == json.loads(json.dumps(method_recipe(row["method"])))
+
     rows = {}
     for path in table_paths(profile_name, LADDER_FILE):
         table = read_table(path)
         if table.get("protocol") == PROTOCOL:
-            rows |= {name: row for name, row in table["rows"].items() if name not in rows}
+            rows |= {name: row for name, row in table["rows"].items() if name not in rows and current(row)}
     return rows
 
 
@@ -144,7 +152,6 @@ def main(argv=None) -> int:
 def ladder_command_line(methods, args) -> None:
     from .data import data_fingerprint, load_cifar10
     from .device import pick_device
-    from .methods import method_recipe
     from .profiles import get_profile
 
     profile = get_profile(args.profile)
@@ -156,7 +163,7 @@ def ladder_command_line(methods, args) -> None:
     for multiple in sorted(args.multiples):
         for method in methods:
             name = rung_name(method, multiple)
-            if name in done and done[name].get("recipe") == method_recipe(method):
+            if name in done:
                 row = done[name]
                 print(f"{name}: stored (probe {100 * row['linear_probe']:.1f})", flush=True)
                 continue

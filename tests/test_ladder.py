@@ -3,6 +3,7 @@ precision, each rung read with the headline readout."""
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 import torch
@@ -50,6 +51,12 @@ def test_a_rung_is_trained_stored_in_half_precision_measured_and_not_trained_twi
     modified = path.stat().st_mtime_ns
     again = ladder.run_rung("rotation", 2, train.images, train.labels, train, test, profile)
     assert path.stat().st_mtime_ns == modified and again["fingerprint"] == row["fingerprint"]
+    # a rung of an earlier recipe is another run: not shown, trained again
+    table_path = ladder.table_paths("class", ladder.LADDER_FILE)[0]
+    table = json.loads(table_path.read_text())
+    table["rows"]["rotation-x2"]["recipe"] = {"earlier": 1}
+    table_path.write_text(json.dumps(table))
+    assert "rotation-x2" not in ladder.stored_rungs("class")
 
 
 def test_the_command_line_refuses_unknown_methods(capsys):
