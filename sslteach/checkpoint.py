@@ -219,8 +219,7 @@ def find_checkpoint(method: str, profile: Profile, seed: int = 0, path=None, *, 
     ``SSLTEACH_RETRAIN=1``) at the checkpoint of the same name that ships with the course,
     ``checkpoints/<profile>/<name>``, which must match its SHA256SUMS. A checkpoint made with
     other settings (an edited profile, another seed, another ``recipe``; ``unrecorded`` as in
-    :func:`is_same_run`) does not count; one
-    trained on other data does. ``checkpoint["source"]`` says which file was used, and
+    :func:`is_same_run`) does not count; one trained on other data does. ``checkpoint["source"]`` says which file was used, and
     ``checkpoint["data"]`` the fingerprint of the data it was trained on:
     :data:`~sslteach.data.SHIPPED_DATA` for a shipped file that predates fingerprints, None
     ("unknown") for such a file of your own.
