@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -79,3 +80,22 @@ def test_the_ladder_curves_start_at_the_class_checkpoint_and_carry_its_seed_spre
     assert seeds == {"supervised": [0.70, 0.71], "rotation": [0.50, 0.52]}  # npid has no headline row: left out
     gaps = ladder.gaps_to(points)
     assert gaps == {"rotation": {80: pytest.approx(0.20), 240: pytest.approx(0.19)}}  # x10 has no supervised rung
+
+
+def test_the_shipped_ladder_rows_are_current_and_say_how_they_were_made():
+    """Every rung that ships is of its method's current recipe (a recipe change must train it
+    again, or lecture 08 would hide it), was read with the headline protocol, counts its compute
+    as the class profile's steps times the multiple, and names the command that makes it."""
+    from sslteach.headline import PROTOCOL
+    from sslteach.profiles import CLASS
+
+    table = json.loads((Path(__file__).resolve().parents[1] / "checkpoints" / "class" / ladder.LADDER_FILE).read_text())
+    assert table["protocol"] == PROTOCOL and table["rows"]
+    for name, row in table["rows"].items():
+        method, multiple = row["method"], row["multiple"]
+        assert name == ladder.rung_name(method, multiple) and multiple > 1
+        assert row["recipe"] == json.loads(json.dumps(method_recipe(method))), f"{name}: trained with an earlier recipe"
+        assert row["steps"] == CLASS.steps * multiple
+        assert row["images_through_encoder"] == row["steps"] * CLASS.batch_size
+        assert row["command"] == ladder.ladder_command(method, multiple, "class")
+        assert len(row["fingerprint"]) == 64 and 0 < row["linear_probe"] < 1
