@@ -43,9 +43,10 @@ def test_names_defined_changed_and_used():
     assert names.defines == {"torch", "load_data", "net", "f"}
     assert names.changes == {"results", "epoch", "history"}  # not torch (a module), not net (defined here)
     # net and torch are bound here before they are read; inside f, x, y and scale are its own,
-    # factor and offset come from the notebook; epoch is bound only if the loop runs.
+    # factor and offset come from the notebook; epoch is bound only if the loop runs (a change),
+    # and read only inside the loop, which binds it (not a use).
     assert names.uses == {"Net", "width", "state", "results", "score", "range", "history",
-                          "epoch", "factor", "offset"}
+                          "factor", "offset"}
 
 
 def test_a_slice_follows_names_back_and_leaves_the_rest():
@@ -67,6 +68,29 @@ def test_a_definition_under_a_condition_keeps_the_earlier_one():
     nb = notebook("x = 1", "if flag:\n    x = 2", "flag = True", "print(x)")
     # Cell 2 may not bind x, so cell 1 is kept; cell 2 reads flag, but flag is bound only after it.
     assert notebook_slice.cells_needed(nb, [4]) == [1, 2, 4]
+
+
+def test_comprehension_and_loop_variables_are_not_needed_from_other_cells():
+    names = notebook_slice.cell_names(
+        "best = {name: max(v) for name, v in results.items() if v}\n"
+        "ok = all(c > n for c, n in zip(a, b))\n"
+        "for key, value in pairs:\n"
+        "    table[key] = f(value, scale)\n"
+        "else:\n"
+        "    print(key)\n"
+        "total = sum((y := x) for x in xs)\n")
+    # A comprehension's variables are its own (Python 3): not bound here, not read from elsewhere;
+    # := inside one binds out here. A loop's body reads its variables from the loop itself; the
+    # else branch may run without them (an empty loop), so it reads key from elsewhere.
+    assert names.defines == {"best", "ok", "total", "y"}
+    assert names.changes == {"key", "value", "table"}
+    assert names.uses == {"results", "max", "all", "zip", "a", "b", "pairs", "table", "f", "scale",
+                          "print", "key", "sum", "xs"}
+    # So a cell that loops over `name` does not need the cell whose comprehension used `name`.
+    nb = notebook("results = train_for_an_hour()",
+                  "best = {name: max(v) for name, v in results.items()}",
+                  "for name in ('a', 'b'):\n    show(name)")
+    assert notebook_slice.cells_needed(nb, [3]) == [3]
 
 
 def test_a_wanted_cell_must_be_code():

@@ -12,7 +12,8 @@ The slice is found from the source alone, conservatively:
   ``class``, loop and ``with`` targets), and it *changes* a name when it assigns to an attribute
   or item of it (``results["rotation"] = ...``) or calls a method of it as a statement
   (``net.load_state_dict(...)``; modules excepted: ``torch.manual_seed(0)`` changes no name);
-* a cell *uses* every name it reads, inside its functions too;
+* a cell *uses* every name it reads, inside its functions too, except the variables of a
+  comprehension (its own scope) and a ``for`` loop's variables read in that loop's body;
 * walking back from the wanted cells, a cell is kept when it defines or changes a name that a kept
   cell after it uses; its own names are then needed too. A plain top-level assignment satisfies
   the need (earlier definitions are not kept for it); a change does not.
@@ -35,6 +36,9 @@ CONTROL_MODELS = {
     "DropdownModel", "ButtonModel", "CheckboxModel", "RadioButtonsModel", "SelectModel",
     "TextModel", "IntTextModel", "FloatTextModel", "PlayModel",
 }
+
+
+COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
 
 @dataclass
@@ -70,6 +74,10 @@ def _bound_names(node: ast.AST) -> set[str]:
             continue  # its body is another scope
         elif isinstance(current, ast.Lambda):
             continue
+        elif isinstance(current, COMPREHENSIONS):
+            # Its loop variables are its own (Python 3); only := inside it binds out here.
+            names |= {n.target.id for n in ast.walk(current) if isinstance(n, ast.NamedExpr)}
+            continue
         elif isinstance(current, ast.Name) and isinstance(current.ctx, (ast.Store, ast.Del)):
             names.add(current.id)
         stack.extend(ast.iter_child_nodes(current))
@@ -89,6 +97,18 @@ def _free_names(node: ast.AST) -> set[str]:
         outer = arguments.defaults + [d for d in arguments.kw_defaults if d is not None]
         outer += getattr(node, "decorator_list", [])
         return free | set().union(*(_free_names(expression) for expression in outer))
+    if isinstance(node, COMPREHENSIONS):
+        # The first iterable is read outside; every later part sees the loop variables.
+        first, *rest = node.generators
+        local = set().union(*(_bound_names(g.target) for g in node.generators))
+        inner = [first.target, *first.ifs, *rest]
+        inner += [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]
+        return _free_names(first.iter) | set().union(*(_free_names(part) for part in inner)) - local
+    if isinstance(node, (ast.For, ast.AsyncFor)):
+        # The body runs only with the loop variables bound; ``else`` may run with none bound.
+        body = set().union(*(_free_names(statement) for statement in node.body))
+        return _free_names(node.iter) | _free_names(node.target) | (body - _bound_names(node.target)) \
+            | set().union(*(_free_names(statement) for statement in node.orelse))
     if isinstance(node, ast.Name):
         return {node.id} if isinstance(node.ctx, ast.Load) else set()
     return set().union(*(_free_names(child) for child in ast.iter_child_nodes(node)))
