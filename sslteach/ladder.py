@@ -20,7 +20,6 @@ trained again.
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 from pathlib import Path
 
@@ -61,10 +60,10 @@ def stored_rungs(profile_name: str) -> dict:
     """Every stored rung ({name: row}) of its method's current recipe: the user's ``ladder.json``
     first, then the shipped one. A rung trained with an earlier recipe is another run and is left
     out (``python -m sslteach.ladder`` trains it again)."""
-    from .methods import method_recipe
+    from .methods import stored_recipe
 
-    def current(row):  # recipes as JSON stores them
-        return row.get("recipe") == json.loads(json.dumps(method_recipe(row["method"])))
+    def current(row):
+        return row.get("recipe") == stored_recipe(row["method"])
 
     rows = {}
     for path in table_paths(profile_name, LADDER_FILE):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import json
 
 import torch
 
@@ -101,6 +102,12 @@ def method_recipe(method: str, options: dict | None = None) -> dict:
             recipe[name] = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
     return recipe
 
+
+
+def stored_recipe(method: str, options: dict | None = None) -> dict:
+    """:func:`method_recipe` as a JSON table stores it (tuples become lists), to compare with a
+    recipe read back from one (a ladder row, a sweep line)."""
+    return json.loads(json.dumps(method_recipe(method, options)))
 
 UNRECORDED_RECIPES = {
     "swav": method_recipe("swav", {"settings": SwAVSettings(temperature=0.1)}),

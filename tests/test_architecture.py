@@ -171,6 +171,18 @@ def test_a_checkpoint_of_another_recipe_is_not_this_methods_run(tmp_path, monkey
     assert find_run("jigsaw-1000", profile)["seed"] == 0
 
 
+def test_a_recipe_read_back_from_a_table_equals_the_stored_recipe(tmp_path):
+    """Tables are JSON: a recipe read back from one (a ladder row, a sweep line) is compared with
+    ``stored_recipe``, which has tuples as lists, as the file does."""
+    from sslteach.transfer import read_table, store_row
+
+    for method in METHODS:
+        store_row(tmp_path / "table.json", {}, method, {"recipe": method_recipe(method)})
+        assert read_table(tmp_path / "table.json")["rows"][method]["recipe"] == methods.stored_recipe(method)
+    with_tuple = methods.stored_recipe("jigsaw", {"input_size": (24, 24)})
+    assert with_tuple["input_size"] == [24, 24] != method_recipe("jigsaw", {"input_size": (24, 24)})["input_size"]
+
+
 def test_an_unrecorded_checkpoint_of_a_changed_recipe_is_the_old_recipes_run(tmp_path, monkeypatch):
     """SwAV's recipe changed after checkpoints began to record theirs: a file without a record is
     the old recipe's run (temperature 0.1), so it is trained again rather than read as the new one;

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from sslteach.headline import compare, summarize  # noqa: E402
-from sslteach.methods import method_recipe  # noqa: E402
+from sslteach.methods import stored_recipe  # noqa: E402
 
 import sweep  # noqa: E402  (tools/sweep.py: the names --set takes)
 
@@ -70,7 +70,7 @@ def flat_settings(recipe: dict) -> dict:
 def changes_from_recipe(method: str, recipe: dict) -> dict:
     """The settings of ``recipe`` (as a sweep line records it) that differ from ``method``'s recipe
     of today."""
-    today = flat_settings(json.loads(json.dumps(method_recipe(method))))  # tuples as JSON lists
+    today = flat_settings(stored_recipe(method))
     return {k: v for k, v in flat_settings(recipe).items() if today.get(k) != v}
 
 
@@ -83,7 +83,7 @@ def line_changes(line: dict) -> dict:
 def entry_changes(entry: dict) -> dict:
     """A grid entry's changes (``set``) from today's recipe."""
     options = sweep.method_options(entry["method"], entry.get("set", {}))
-    return changes_from_recipe(entry["method"], json.loads(json.dumps(method_recipe(entry["method"], options))))
+    return changes_from_recipe(entry["method"], stored_recipe(entry["method"], options))
 
 
 def group_runs(lines: list[dict]) -> dict:
