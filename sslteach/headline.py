@@ -30,6 +30,7 @@ in :func:`train_command_for` trains each again.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import statistics
 import sys
@@ -124,14 +125,41 @@ def load_or_measure(name: str, encoder, train_set, test_set, profile, save: bool
     return {**row, "data": settings["data"], "source": "evaluated"}
 
 
+def run_recipe(method: str, checkpoint: dict | None = None) -> dict | None:
+    """The recipe a row of ``method`` records, as its table stores it: the one ``checkpoint``
+    records (else the recipe of checkpoints that record none), or, without a checkpoint, the
+    method's recipe of today; None for what has no recipe (raw pixels)."""
+    from .methods import PRETRAINERS, stored_recipe, unrecorded_recipe
+
+    if method not in PRETRAINERS:
+        return None
+    if checkpoint is None:
+        return stored_recipe(method)
+    return json.loads(json.dumps(checkpoint.get("recipe") or unrecorded_recipe(method)))
+
+
+def is_current(row: dict) -> bool:
+    """Whether ``row`` measured its method's recipe of today. A row that records no recipe was
+    made before rows recorded one, from a checkpoint that recorded none either: its recipe is
+    ``sslteach.methods.unrecorded_recipe``'s (SwAV's rows of before its temperature change are
+    not current)."""
+    today = run_recipe(row.get("method"))
+    if today is None:
+        return True
+    recipe = row["recipe"] if "recipe" in row else run_recipe(row["method"], {"recipe": None})
+    return recipe == today
+
+
 def stored_rows(profile_name: str, protocol: dict = PROTOCOL) -> dict:
-    """Every stored row measured with ``protocol``: the user's table first (data/checkpoints/),
-    then the shipped one for rows the user's does not have. {name: row}, ``row["source"]`` the file."""
+    """Every stored row measured with ``protocol`` on its method's recipe of today
+    (:func:`is_current`): the user's table first (data/checkpoints/), then the shipped one for rows
+    the user's does not have. {name: row}, ``row["source"]`` the file."""
     rows = {}
     for path in table_paths(profile_name, TABLE_FILE):
         table = read_table(path)
         if table.get("protocol") == protocol:
-            rows |= {name: {**row, "source": str(path)} for name, row in table["rows"].items() if name not in rows}
+            rows |= {name: {**row, "source": str(path)} for name, row in table["rows"].items()
+                     if name not in rows and is_current(row)}
     return rows
 
 
@@ -141,12 +169,14 @@ def course_rows(encoders: dict, train_set, test_set, profile, classifiers: dict 
     None for raw pixels}) measured on exactly those weights (stored, or measured now and saved;
     about two minutes a row on a laptop CPU), the stored rows of the other seeds of the same
     methods, and the stored rows of every seed of the methods in ``also`` (the label-efficiency
-    references, whose checkpoints do not ship). ``classifiers``: {method: its own classifier}."""
+    references, whose checkpoints do not ship). ``classifiers``: {method: its own classifier}.
+    The encoders are taken to be each method's recipe of today (as ``load_or_pretrain`` gives
+    them), and their rows record it."""
     rows = {}
     for method, encoder in encoders.items():
         extra = {"method": method, "seed": 0}
         if encoder is not None:
-            extra["command"] = train_command_for(method, 0, profile.name)
+            extra |= {"command": train_command_for(method, 0, profile.name), "recipe": run_recipe(method)}
         rows[method] = load_or_measure(method, encoder, train_set, test_set, profile, protocol=protocol,
                                        classifier=(classifiers or {}).get(method), extra=extra)
     others = {name: row for name, row in stored_rows(profile.name, protocol).items()
@@ -274,7 +304,8 @@ def headline_command(args: argparse.Namespace) -> None:
                     classifier = supervised_model_from_checkpoint(checkpoint, device)
             extra = {"method": method, "seed": seed}
             if method != "raw pixels":
-                extra["command"] = train_command_for(method, seed, profile.name)
+                extra |= {"command": train_command_for(method, seed, profile.name),
+                          "recipe": run_recipe(method, checkpoint)}
             name = row_name(method, seed)
             row = load_or_measure(name, encoder, train_set, test_set, profile, classifier=classifier, extra=extra)
             rows[name] = row

@@ -81,6 +81,32 @@ def test_rows_are_stored_and_measured_again_only_for_other_weights(tmp_path, mon
     assert headline.load_or_measure("tiny-seed1", encoder, train, test, PROFILE, protocol=other)["source"] == "evaluated"
 
 
+def test_stored_rows_leave_out_rows_of_an_earlier_recipe(tmp_path, monkeypatch):
+    """A row records the recipe of the run it measured; a row that records none is a run of the
+    recipe of unrecorded checkpoints (SwAV's old temperature). Rows of another recipe than today's
+    are other runs: left out, as ``python -m sslteach.ladder`` leaves out its earlier rungs."""
+    from sslteach.methods import stored_recipe
+    from sslteach.transfer import store_row
+
+    monkeypatch.setenv("SSLTEACH_DATA", str(tmp_path))
+    monkeypatch.setenv("SSLTEACH_RETRAIN", "1")  # the user's table only
+    old_swav = headline.run_recipe("swav", {})  # a checkpoint recording no recipe
+    assert old_swav["settings"]["temperature"] == 0.1 != stored_recipe("swav")["settings"]["temperature"]
+    rows = {
+        "swav-seed1": {"method": "swav", "seed": 1},                              # no recipe: the old one
+        "swav-seed2": {"method": "swav", "seed": 2, "recipe": stored_recipe("swav")},
+        "rotation-seed1": {"method": "rotation", "seed": 1},                      # no recipe: unchanged
+        "rotation-seed2": {"method": "rotation", "seed": 2, "recipe": {**stored_recipe("rotation"), "lr": 9.0}},
+        "raw pixels": {"method": "raw pixels", "seed": 0},
+    }
+    settings = {"profile": "class", "protocol": headline.PROTOCOL}
+    for name, row in rows.items():
+        store_row(tmp_path / "checkpoints" / "class" / headline.TABLE_FILE, settings, name, row)
+    assert sorted(headline.stored_rows("class")) == ["raw pixels", "rotation-seed1", "swav-seed2"]
+    assert headline.run_recipe("raw pixels") is None
+    assert headline.run_recipe("swav", {"recipe": stored_recipe("swav")}) == stored_recipe("swav")
+
+
 def test_seed_values_follow_the_seeds_and_the_metric():
     rows = {
         "a-seed2": {"method": "a", "seed": 2, "linear_probe": 0.3, "knn": 0.1, "label_efficiency": {"0.01": 0.05}},
@@ -182,7 +208,8 @@ def test_the_shipped_headline_table_measured_the_shipped_checkpoints():
     """checkpoints/class/headline_table.json: a seed-0 row for every method the lectures load,
     measured on the weights that ship beside it; rows of other seeds (whose checkpoints do not
     ship) on weights of their own (no two rows share a fingerprint), each seed of a method
-    counted from 0 without gaps, each with the command that trains it."""
+    counted from 0 without gaps, each with the command that trains it and the recipe it
+    measured, today's."""
     from sslteach.checkpoint import encoder_from_checkpoint, load_checkpoint
     from sslteach.methods import METHODS
     from sslteach.transfer import weights_fingerprint
@@ -200,8 +227,10 @@ def test_the_shipped_headline_table_measured_the_shipped_checkpoints():
     for name, row in rows.items():
         assert name == headline.row_name(row["method"], row["seed"])
         assert row["command"] == headline.train_command_for(row["method"], row["seed"])
+        assert "recipe" in row and headline.is_current(row), name  # of today's recipe
         if row["method"].startswith("supervised"):
             assert 0 < row["classifier"] <= 1, name
         if row["seed"] == 0 and row["method"] in METHODS:
             checkpoint = load_checkpoint(SHIPPED / f"{row['method']}.pt", checksum_required=True)
             assert row["fingerprint"] == weights_fingerprint(encoder_from_checkpoint(checkpoint, "cpu").state_dict()), name
+            assert row["recipe"] == headline.run_recipe(row["method"], checkpoint), name
