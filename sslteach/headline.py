@@ -40,8 +40,9 @@ import torch
 
 from .augment import to_float
 from .evaluate import accuracy, extract_features, knn_predict
+from .data import data_fingerprint
 from .transfer import (FAMILIES, LABEL_FRACTIONS, label_efficiency, pixel_stages, read_table, store_row,
-                       stored_row, table_paths, table_settings, weights_fingerprint)
+                       stored_row, table_data, table_paths, table_settings, weights_fingerprint)
 
 PROTOCOL = {
     "version": 3,
@@ -150,16 +151,23 @@ def is_current(row: dict) -> bool:
     return recipe == today
 
 
-def stored_rows(profile_name: str, protocol: dict = PROTOCOL) -> dict:
+def stored_rows(profile_name: str, protocol: dict = PROTOCOL, data: dict | None = None) -> dict:
     """Every stored row measured with ``protocol`` on its method's recipe of today
     (:func:`is_current`): the user's table first (data/checkpoints/), then the shipped one for rows
-    the user's does not have. {name: row}, ``row["source"]`` the file."""
-    rows = {}
+    the user's does not have. Rows of one test split are never pooled with another's: with
+    ``data`` (``sslteach.data.data_fingerprint``) only rows measured on those images count, and
+    without it the images of the first table that gives rows. {name: row}, ``row["source"]`` the
+    file."""
+    rows, images = {}, [data] if data is not None else []
     for path in table_paths(profile_name, TABLE_FILE):
         table = read_table(path)
-        if table.get("protocol") == protocol:
-            rows |= {name: {**row, "source": str(path)} for name, row in table["rows"].items()
-                     if name not in rows and is_current(row)}
+        if table.get("protocol") != protocol or (images and table_data(table, path) != images[0]):
+            continue
+        mine = {name: {**row, "source": str(path)} for name, row in table["rows"].items()
+                if name not in rows and is_current(row)}
+        if mine:
+            images = images or [table_data(table, path)]
+            rows |= mine
     return rows
 
 
@@ -179,7 +187,8 @@ def course_rows(encoders: dict, train_set, test_set, profile, classifiers: dict 
             extra |= {"command": train_command_for(method, 0, profile.name), "recipe": run_recipe(method)}
         rows[method] = load_or_measure(method, encoder, train_set, test_set, profile, protocol=protocol,
                                        classifier=(classifiers or {}).get(method), extra=extra)
-    others = {name: row for name, row in stored_rows(profile.name, protocol).items()
+    on_these_images = data_fingerprint(train_set, test_set)
+    others = {name: row for name, row in stored_rows(profile.name, protocol, on_these_images).items()
               if (row.get("method") in encoders and row.get("seed", 0) != 0) or row.get("method") in also}
     return rows | others
 

@@ -25,8 +25,8 @@ from pathlib import Path
 
 from .checkpoint import checkpoint_folder, encoder_from_checkpoint, save_checkpoint
 from .headline import PROTOCOL, measure
-from .profiles import EVALUATION_SETTINGS, TRAINING_SETTINGS, Profile
-from .transfer import read_table, store_row, table_paths, weights_fingerprint
+from .profiles import Profile
+from .transfer import read_table, store_row, table_data, table_paths, table_settings, weights_fingerprint
 
 LADDER_FILE = "ladder.json"
 LADDER_METHODS = ("supervised", "rotation", "simclr", "moco", "npid")
@@ -56,10 +56,12 @@ def ladder_command(method: str, multiple: int, profile_name: str) -> str:
     return f"python -m sslteach.ladder {method} --multiples {multiple} --profile {profile_name}"
 
 
-def stored_rungs(profile_name: str) -> dict:
-    """Every stored rung ({name: row}) of its method's current recipe: the user's ``ladder.json``
-    first, then the shipped one. A rung trained with an earlier recipe is another run and is left
-    out (``python -m sslteach.ladder`` trains it again)."""
+def stored_rungs(profile_name: str, data: dict) -> dict:
+    """Every stored rung ({name: row}) of its method's current recipe, trained and measured on
+    ``data`` (``sslteach.data.data_fingerprint``): the user's ``ladder.json`` first, then the
+    shipped one. A rung trained with an earlier recipe is another run and is left out
+    (``python -m sslteach.ladder`` trains it again); so is a rung of other images, which the 1x
+    points and the seed spread it is drawn beside (the headline table on ``data``) did not see."""
     from .methods import stored_recipe
 
     def current(row):
@@ -68,7 +70,7 @@ def stored_rungs(profile_name: str) -> dict:
     rows = {}
     for path in table_paths(profile_name, LADDER_FILE):
         table = read_table(path)
-        if table.get("protocol") == PROTOCOL:
+        if table.get("protocol") == PROTOCOL and table_data(table, path) == data:
             rows |= {name: row for name, row in table["rows"].items() if name not in rows and current(row)}
     return rows
 
@@ -128,8 +130,7 @@ def run_rung(method: str, multiple: int, images, labels, train_set, test_set, pr
         "recipe": checkpoint.get("recipe"),
         **measure(encoder, train_set, test_set, profile),
     }
-    settings = {"profile": profile.name, "protocol": PROTOCOL,
-                "profile_settings": profile.settings(("name", *TRAINING_SETTINGS, *EVALUATION_SETTINGS))}
+    settings = table_settings(profile, train_set, test_set, PROTOCOL)  # with the data fingerprint
     store_row(table_paths(profile.name, LADDER_FILE)[0], settings, rung_name(method, multiple), row)
     return row
 
@@ -158,7 +159,7 @@ def ladder_command_line(methods, args) -> None:
     train_set, test_set = load_cifar10("train"), load_cifar10("test")
     data = data_fingerprint(train_set, test_set)
     images, labels = train_set.images.to(device), train_set.labels.to(device)
-    done = stored_rungs(profile.name)
+    done = stored_rungs(profile.name, data)
     for multiple in sorted(args.multiples):
         for method in methods:
             name = rung_name(method, multiple)

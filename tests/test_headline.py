@@ -103,6 +103,18 @@ def test_stored_rows_leave_out_rows_of_an_earlier_recipe(tmp_path, monkeypatch):
     for name, row in rows.items():
         store_row(tmp_path / "checkpoints" / "class" / headline.TABLE_FILE, settings, name, row)
     assert sorted(headline.stored_rows("class")) == ["raw pixels", "rotation-seed1", "swav-seed2"]
+    # rows of one test split are not pooled with another's: with ``data``, only that data's rows
+    (tmp_path / "checkpoints" / "class" / headline.TABLE_FILE).write_text(json.dumps(
+        {**json.loads((tmp_path / "checkpoints" / "class" / headline.TABLE_FILE).read_text()), "data": PROVENANCE}))
+    assert sorted(headline.stored_rows("class", data=PROVENANCE)) == ["raw pixels", "rotation-seed1", "swav-seed2"]
+    assert headline.stored_rows("class", data={**PROVENANCE, "test_split": "official"}) == {}
+    # without ``data``: the first table's images; the shipped table's rows (another split) are not added
+    monkeypatch.delenv("SSLTEACH_RETRAIN")
+    monkeypatch.setenv("SSLTEACH_CHECKPOINTS", str(SHIPPED.parent))
+    assert sorted(headline.stored_rows("class")) == ["raw pixels", "rotation-seed1", "swav-seed2"]
+    shipped = headline.stored_rows("class", data=headline.table_data(json.loads(
+        (SHIPPED / headline.TABLE_FILE).read_text()), SHIPPED / headline.TABLE_FILE))
+    assert "swav-seed1" in shipped and all(row["source"].startswith(str(SHIPPED)) for row in shipped.values())
     assert headline.run_recipe("raw pixels") is None
     assert headline.run_recipe("swav", {"recipe": stored_recipe("swav")}) == stored_recipe("swav")
 

@@ -11,8 +11,8 @@ import torch
 
 from sslteach import ladder
 from sslteach.checkpoint import encoder_from_checkpoint, load_checkpoint
-from sslteach.data import CLASSES, ImageSet
-from sslteach.methods import method_recipe
+from sslteach.data import CLASSES, ImageSet, data_fingerprint
+from sslteach.methods import method_recipe, stored_recipe
 from sslteach.transfer import weights_fingerprint
 
 from helpers import random_images, tiny_profile
@@ -47,7 +47,10 @@ def test_a_rung_is_trained_stored_in_half_precision_measured_and_not_trained_twi
     assert row["fingerprint"] == weights_fingerprint(encoder_from_checkpoint(checkpoint).state_dict())
     assert row["command"] == "python -m sslteach.ladder rotation --multiples 2 --profile class"
     assert 0 <= row["linear_probe"] <= 1 and 0 <= row["knn"] <= 1
-    assert ladder.stored_rungs("class")["rotation-x2"]["fingerprint"] == row["fingerprint"]
+    data = data_fingerprint(train, test)
+    assert ladder.stored_rungs("class", data)["rotation-x2"]["fingerprint"] == row["fingerprint"]
+    # a rung of other images is not drawn beside this data's headline rows
+    assert ladder.stored_rungs("class", {**data, "test_split": "another"}) == {}
     assert row["recipe"] == checkpoint["recipe"] == method_recipe("rotation")
     modified = path.stat().st_mtime_ns
     again = ladder.run_rung("rotation", 2, train.images, train.labels, train, test, profile)
@@ -57,7 +60,7 @@ def test_a_rung_is_trained_stored_in_half_precision_measured_and_not_trained_twi
     table = json.loads(table_path.read_text())
     table["rows"]["rotation-x2"]["recipe"] = {"earlier": 1}
     table_path.write_text(json.dumps(table))
-    assert "rotation-x2" not in ladder.stored_rungs("class")
+    assert "rotation-x2" not in ladder.stored_rungs("class", data)
 
 
 def test_the_command_line_refuses_unknown_methods(capsys):
@@ -89,12 +92,15 @@ def test_the_shipped_ladder_rows_are_current_and_say_how_they_were_made():
     from sslteach.headline import PROTOCOL
     from sslteach.profiles import CLASS
 
-    table = json.loads((Path(__file__).resolve().parents[1] / "checkpoints" / "class" / ladder.LADDER_FILE).read_text())
+    shipped = Path(__file__).resolve().parents[1] / "checkpoints" / "class"
+    table = json.loads((shipped / ladder.LADDER_FILE).read_text())
     assert table["protocol"] == PROTOCOL and table["rows"]
+    # measured on the images of the shipped headline table, whose rows give the 1x points
+    assert table["data"] == json.loads((shipped / "headline_table.json").read_text())["data"]
     for name, row in table["rows"].items():
         method, multiple = row["method"], row["multiple"]
         assert name == ladder.rung_name(method, multiple) and multiple > 1
-        assert row["recipe"] == json.loads(json.dumps(method_recipe(method))), f"{name}: trained with an earlier recipe"
+        assert row["recipe"] == stored_recipe(method), f"{name}: trained with an earlier recipe"
         assert row["steps"] == CLASS.steps * multiple
         assert row["images_through_encoder"] == row["steps"] * CLASS.batch_size
         assert row["command"] == ladder.ladder_command(method, multiple, "class")
