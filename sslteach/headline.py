@@ -30,7 +30,6 @@ in :func:`train_command_for` trains each again.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import sys
@@ -39,8 +38,8 @@ import time
 import torch
 
 from .augment import to_float
-from .evaluate import accuracy, extract_features, knn_predict
 from .data import data_fingerprint
+from .evaluate import accuracy, extract_features, knn_predict
 from .transfer import (FAMILIES, LABEL_FRACTIONS, label_efficiency, pixel_stages, read_table, store_row,
                        stored_row, table_data, table_paths, table_settings, weights_fingerprint)
 
@@ -130,13 +129,13 @@ def run_recipe(method: str, checkpoint: dict | None = None) -> dict | None:
     """The recipe a row of ``method`` records, as its table stores it: the one ``checkpoint``
     records (else the recipe of checkpoints that record none), or, without a checkpoint, the
     method's recipe of today; None for what has no recipe (raw pixels)."""
-    from .methods import PRETRAINERS, stored_recipe, unrecorded_recipe
+    from .methods import PRETRAINERS, as_stored, stored_recipe, unrecorded_recipe
 
     if method not in PRETRAINERS:
         return None
     if checkpoint is None:
         return stored_recipe(method)
-    return json.loads(json.dumps(checkpoint.get("recipe") or unrecorded_recipe(method)))
+    return as_stored(checkpoint.get("recipe") or unrecorded_recipe(method))
 
 
 def is_current(row: dict) -> bool:
@@ -147,8 +146,8 @@ def is_current(row: dict) -> bool:
     today = run_recipe(row.get("method"))
     if today is None:
         return True
-    recipe = row["recipe"] if "recipe" in row else run_recipe(row["method"], {"recipe": None})
-    return recipe == today
+    unrecorded = {}  # a checkpoint that records no recipe
+    return row.get("recipe", run_recipe(row["method"], unrecorded)) == today
 
 
 def stored_rows(profile_name: str, protocol: dict = PROTOCOL, data: dict | None = None) -> dict:

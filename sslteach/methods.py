@@ -103,11 +103,16 @@ def method_recipe(method: str, options: dict | None = None) -> dict:
     return recipe
 
 
+def as_stored(recipe: dict) -> dict:
+    """``recipe`` as a JSON table stores it (tuples become lists), to compare with a recipe read
+    back from one (a headline or ladder row, a sweep line)."""
+    return json.loads(json.dumps(recipe))
+
 
 def stored_recipe(method: str, options: dict | None = None) -> dict:
-    """:func:`method_recipe` as a JSON table stores it (tuples become lists), to compare with a
-    recipe read back from one (a ladder row, a sweep line)."""
-    return json.loads(json.dumps(method_recipe(method, options)))
+    """:func:`method_recipe` as a JSON table stores it (:func:`as_stored`)."""
+    return as_stored(method_recipe(method, options))
+
 
 UNRECORDED_RECIPES = {
     "swav": method_recipe("swav", {"settings": SwAVSettings(temperature=0.1)}),
