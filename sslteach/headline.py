@@ -40,8 +40,8 @@ import torch
 from .augment import to_float
 from .data import data_fingerprint
 from .evaluate import accuracy, extract_features, knn_predict
-from .transfer import (FAMILIES, LABEL_FRACTIONS, label_efficiency, pixel_stages, read_table, store_row,
-                       stored_row, table_data, table_paths, table_settings, weights_fingerprint)
+from .transfer import (FAMILIES, LABEL_FRACTIONS, label_efficiency, pixel_stages, store_row, stored_row,
+                       stored_tables, table_paths, table_settings, weights_fingerprint)
 
 PROTOCOL = {
     "version": 3,
@@ -64,6 +64,10 @@ SYLLABUS = ("colorization", "inpainting", "split-brain", "context", "jigsaw", "r
 
 EFFECT_SPREADS = 2
 """A difference is an effect when it is larger than this many combined seed spreads."""
+
+
+NOT_CHOSEN = object()
+"""``stored_rows`` before it has chosen whose test split to read (a table's data may be None)."""
 
 
 def row_name(method: str, seed: int) -> str:
@@ -143,11 +147,12 @@ def is_current(row: dict) -> bool:
     made before rows recorded one, from a checkpoint that recorded none either: its recipe is
     ``sslteach.methods.unrecorded_recipe``'s (SwAV's rows of before its temperature change are
     not current)."""
+    from .methods import as_stored, unrecorded_recipe
+
     today = run_recipe(row.get("method"))
     if today is None:
         return True
-    unrecorded = {}  # a checkpoint that records no recipe
-    return row.get("recipe", run_recipe(row["method"], unrecorded)) == today
+    return row.get("recipe", as_stored(unrecorded_recipe(row["method"]))) == today
 
 
 def stored_rows(profile_name: str, protocol: dict = PROTOCOL, data: dict | None = None) -> dict:
@@ -157,16 +162,14 @@ def stored_rows(profile_name: str, protocol: dict = PROTOCOL, data: dict | None 
     ``data`` (``sslteach.data.data_fingerprint``) only rows measured on those images count, and
     without it the images of the first table that gives rows. {name: row}, ``row["source"]`` the
     file."""
-    rows, images = {}, [data] if data is not None else []
-    for path in table_paths(profile_name, TABLE_FILE):
-        table = read_table(path)
-        if table.get("protocol") != protocol or (images and table_data(table, path) != images[0]):
+    rows, chosen = {}, NOT_CHOSEN if data is None else data
+    for path, table, measured_on in stored_tables(profile_name, TABLE_FILE, protocol):
+        if chosen is not NOT_CHOSEN and measured_on != chosen:
             continue
         mine = {name: {**row, "source": str(path)} for name, row in table["rows"].items()
                 if name not in rows and is_current(row)}
         if mine:
-            images = images or [table_data(table, path)]
-            rows |= mine
+            chosen, rows = measured_on, rows | mine
     return rows
 
 

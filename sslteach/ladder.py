@@ -26,7 +26,7 @@ from pathlib import Path
 from .checkpoint import checkpoint_folder, encoder_from_checkpoint, save_checkpoint
 from .headline import PROTOCOL, measure
 from .profiles import Profile
-from .transfer import read_table, store_row, table_data, table_paths, table_settings, weights_fingerprint
+from .transfer import store_row, stored_tables, table_paths, table_settings, weights_fingerprint
 
 LADDER_FILE = "ladder.json"
 LADDER_METHODS = ("supervised", "rotation", "simclr", "moco", "npid")
@@ -62,16 +62,11 @@ def stored_rungs(profile_name: str, data: dict) -> dict:
     shipped one. A rung trained with an earlier recipe is another run and is left out
     (``python -m sslteach.ladder`` trains it again); so is a rung of other images, which the 1x
     points and the seed spread it is drawn beside (the headline table on ``data``) did not see."""
-    from .methods import stored_recipe
-
-    def current(row):
-        return row.get("recipe") == stored_recipe(row["method"])
+    from .headline import is_current
 
     rows = {}
-    for path in table_paths(profile_name, LADDER_FILE):
-        table = read_table(path)
-        if table.get("protocol") == PROTOCOL and table_data(table, path) == data:
-            rows |= {name: row for name, row in table["rows"].items() if name not in rows and current(row)}
+    for _, table, _ in stored_tables(profile_name, LADDER_FILE, PROTOCOL, data):
+        rows |= {name: row for name, row in table["rows"].items() if name not in rows and is_current(row)}
     return rows
 
 

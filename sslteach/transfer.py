@@ -306,6 +306,17 @@ def table_data(table: dict, path) -> dict | None:
     return SHIPPED_DATA if Path(path).parent.parent == shipped_checkpoints() else None
 
 
+def stored_tables(profile_name: str, file: str, protocol: dict, data: dict | None = None):
+    """The stored tables of ``file`` measured with ``protocol``, in the order ``table_paths``
+    looks (the user's first, then the shipped one); with ``data`` only those measured on it.
+    Yields ``(path, table, the fingerprint of the data it was measured on)``."""
+    for path in table_paths(profile_name, file):
+        table = read_table(path)
+        measured_on = table_data(table, path)
+        if table.get("protocol") == protocol and (data is None or measured_on == data):
+            yield path, table, measured_on
+
+
 def stored_row(name: str, fingerprint: str | None, settings: dict, other_data: bool = False,
                file: str = TABLE_FILE) -> dict | None:
     """The stored row for ``name`` measured on exactly these weights and ``table_settings``.
@@ -315,14 +326,13 @@ def stored_row(name: str, fingerprint: str | None, settings: dict, other_data: b
     of the data it was measured on, ``row["source"]`` the table it came from.
     """
     found = None
-    for path in table_paths(settings["profile_settings"]["name"], file):
-        table = read_table(path)
+    for path, table, measured_on in stored_tables(settings["profile_settings"]["name"], file, settings["protocol"]):
         row = table["rows"].get(name)
         if row is None or row.get("fingerprint") != fingerprint:
             continue
         if any(table.get(k) != v for k, v in settings.items() if k != "data"):
             continue
-        row = {**row, "data": table_data(table, path), "source": str(path)}
+        row = {**row, "data": measured_on, "source": str(path)}
         if row["data"] == settings["data"]:
             return row
         if other_data and found is None:

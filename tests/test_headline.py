@@ -14,6 +14,7 @@ from sslteach import headline
 from sslteach.data import CLASSES, ImageSet
 from sslteach.encoders import build_encoder
 from sslteach.profiles import CLASS, EVALUATION_SETTINGS, TRAINING_SETTINGS
+from sslteach.transfer import table_data
 
 from helpers import random_images
 
@@ -112,7 +113,7 @@ def test_stored_rows_leave_out_rows_of_an_earlier_recipe(tmp_path, monkeypatch):
     monkeypatch.delenv("SSLTEACH_RETRAIN")
     monkeypatch.setenv("SSLTEACH_CHECKPOINTS", str(SHIPPED.parent))
     assert sorted(headline.stored_rows("class")) == ["raw pixels", "rotation-seed1", "swav-seed2"]
-    shipped = headline.stored_rows("class", data=headline.table_data(json.loads(
+    shipped = headline.stored_rows("class", data=table_data(json.loads(
         (SHIPPED / headline.TABLE_FILE).read_text()), SHIPPED / headline.TABLE_FILE))
     assert "swav-seed1" in shipped and all(row["source"].startswith(str(SHIPPED)) for row in shipped.values())
     assert headline.run_recipe("raw pixels") is None

@@ -124,6 +124,23 @@ def test_load_or_evaluate_stores_rows_and_only_reuses_them_for_the_same_weights(
     assert transfer.load_or_evaluate("tiny", encoder, train, test, profile, sets, protocol=changed)["source"] == "evaluated"
 
 
+def test_stored_tables_look_in_the_users_table_first_and_filter_protocol_and_data(tmp_path, monkeypatch):
+    mine, shipped = tmp_path / "data", tmp_path / "shipped"
+    monkeypatch.setenv("SSLTEACH_DATA", str(mine))
+    monkeypatch.setenv("SSLTEACH_CHECKPOINTS", str(shipped))
+    monkeypatch.delenv("SSLTEACH_RETRAIN", raising=False)
+    here, there = {"test_split": "carved", "n": 1}, {"test_split": "official", "n": 2}
+    for folder, data in ((mine / "checkpoints", here), (shipped, there)):
+        (folder / "class").mkdir(parents=True)
+        transfer.write_table(folder / "class" / "t.json", {"protocol": {"p": 1}, "data": data, "rows": {}})
+    found = [(path.parent.parent, measured_on) for path, _, measured_on in transfer.stored_tables("class", "t.json", {"p": 1})]
+    assert found == [(mine / "checkpoints", here), (shipped, there)]
+    assert [m for *_, m in transfer.stored_tables("class", "t.json", {"p": 1}, data=there)] == [there]
+    assert list(transfer.stored_tables("class", "t.json", {"p": 2})) == []
+    monkeypatch.setenv("SSLTEACH_RETRAIN", "1")  # retraining: the shipped table is not looked at
+    assert [m for *_, m in transfer.stored_tables("class", "t.json", {"p": 1})] == [here]
+
+
 def test_a_damaged_table_is_named(tmp_path):
     path = tmp_path / transfer.TABLE_FILE
     path.write_text('{"rows": {"x": ')
