@@ -284,13 +284,18 @@ def table_paths(profile_name: str, file: str = TABLE_FILE) -> list[Path]:
 def table_settings(profile, train_set, test_set, protocol: dict = PROTOCOL) -> dict:
     """What a stored table must have been measured with, besides each row's weights; "data" is
     the fingerprint of ``train_set`` and ``test_set`` (``sslteach.data.data_fingerprint``)."""
+    return {**measured_with(profile, protocol), "data": data_fingerprint(train_set, test_set)}
+
+
+def measured_with(profile, protocol: dict) -> dict:
+    """The settings of a stored table other than its data: the profile (its name and every
+    training and evaluation setting) and the protocol."""
     from .profiles import EVALUATION_SETTINGS, TRAINING_SETTINGS
 
     return {
         "profile": profile.name,
         "profile_settings": profile.settings(("name", *TRAINING_SETTINGS, *EVALUATION_SETTINGS)),
         "protocol": protocol,
-        "data": data_fingerprint(train_set, test_set),
     }
 
 

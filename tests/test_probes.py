@@ -1,0 +1,94 @@
+"""Stored probes (sslteach.probes): measured once per set of weights and images, then read back."""
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from sslteach import probes
+from sslteach.checkpoint import SHIPPED_CHECKPOINTS, encoder_from_checkpoint, load_checkpoint
+from sslteach.colorizer import lightness_images
+from sslteach.data.store import ImageSet
+from sslteach.encoders import build_encoder
+from sslteach.evaluate import evaluate_blocks
+from sslteach.profiles import CLASS
+from sslteach.transfer import SHIPPED_DATA, measured_with, weights_fingerprint
+
+from helpers import random_images
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+PROFILE = dataclasses.replace(CLASS, probe_train_images=0, knn_k=10)
+
+
+def tiny_sets():
+    labels = torch.arange(4).repeat(30)
+    train = ImageSet(random_images(120, seed=1), labels, ["a", "b", "c", "d"])
+    test = ImageSet(random_images(60, seed=2), labels[:60].clone(), ["a", "b", "c", "d"])
+    return train, test
+
+
+def test_a_probe_is_stored_and_read_back_only_for_the_same_weights_and_images(tmp_path, monkeypatch):
+    monkeypatch.setenv("SSLTEACH_DATA", str(tmp_path))
+    monkeypatch.setenv("SSLTEACH_CHECKPOINTS", str(tmp_path / "nothing shipped"))
+    train, test = tiny_sets()
+    torch.manual_seed(0)
+    encoder = build_encoder("small").eval()
+    first = probes.probe_stages(encoder, train, test, PROFILE)
+    assert {stage["source"] for stage in first} == {probes.MEASURED_NOW}
+    expected = evaluate_blocks(encoder, train, test, PROFILE)
+    assert [{k: s[k] for k in ("knn", "linear_probe")} for s in first] == expected
+    stored_path = tmp_path / "checkpoints" / "class" / probes.PROBES_FILE
+    second = probes.probe_stages(encoder, train, test, PROFILE)
+    assert [s["source"] for s in second] == [str(stored_path)] * len(expected)
+    assert [s["linear_probe"] for s in second] == [s["linear_probe"] for s in first]
+    assert probes.source_note(second) == f"stored in {stored_path}"
+    assert probes.probe_stages(encoder, train, test, PROFILE, stages=2) == second[:2]  # the same stored result
+    # another readout, other images (grey copies: same dataset, other pixels), other weights: measured
+    assert probes.probe_pooled(encoder, train, test, PROFILE)["source"] == probes.MEASURED_NOW
+    assert probes.probe_pooled(encoder, train, test, PROFILE)["source"] == str(stored_path)
+    grey = dataclasses.replace(train, images=lightness_images(train.images))
+    assert probes.probe_stages(encoder, grey, test, PROFILE)[0]["source"] == probes.MEASURED_NOW
+    with torch.no_grad():
+        next(encoder.parameters()).mul_(2)
+    changed = probes.probe_stages(encoder, train, test, PROFILE, save=False)
+    assert changed[0]["source"] == probes.MEASURED_NOW
+    assert probes.probe_stages(encoder, train, test, PROFILE)[0]["source"] == probes.MEASURED_NOW  # save=False kept nothing
+    assert probes.source_note(first, second) == f"measured now; stored in {stored_path}"
+
+
+def test_the_shipped_probes_are_read_with_todays_settings():
+    """If the protocol or the class profile's settings change, the shipped probes.json no longer
+    matches and every lecture probes live again (minutes more in CI): measure the table again
+    by executing the lectures, and ship data/checkpoints/class/probes.json."""
+    table = json.loads((SHIPPED_CHECKPOINTS / "class" / probes.PROBES_FILE).read_text())
+    assert {k: table[k] for k in ("profile", "profile_settings", "protocol")} == measured_with(CLASS, probes.PROTOCOL)
+    rows = table["rows"].values()
+    assert rows and all(row["fingerprint"] and row["images"] for row in rows)
+    assert all(row["data"]["source_md5"] == SHIPPED_DATA["source_md5"] for row in rows)
+
+
+def test_every_stored_probe_measured_a_shipped_checkpoint():
+    """A row whose weights no longer ship is stale: the checkpoint was retrained and its lecture
+    now probes live (the docstring above says how to measure the table again)."""
+    folder = SHIPPED_CHECKPOINTS / "class"
+    shipped = {weights_fingerprint(encoder_from_checkpoint(load_checkpoint(path, checksum_required=True), "cpu").state_dict())
+               for path in folder.glob("*.pt")}
+    table = json.loads((folder / probes.PROBES_FILE).read_text())
+    stale = [name for name, row in table["rows"].items() if row["fingerprint"] not in shipped]
+    assert not stale, stale
+
+
+def test_probes_of_grey_copies_and_subsets_share_the_table(tmp_path, monkeypatch):
+    """A probe of other images (a subset, grey copies) adds its row; it does not replace the table."""
+    monkeypatch.setenv("SSLTEACH_DATA", str(tmp_path))
+    monkeypatch.setenv("SSLTEACH_CHECKPOINTS", str(tmp_path / "nothing shipped"))
+    train, test = tiny_sets()
+    torch.manual_seed(0)
+    encoder = build_encoder("small").eval()
+    probes.probe_pooled(encoder, train, test, PROFILE)
+    fewer = dataclasses.replace(train, images=train.images[:80], labels=train.labels[:80])
+    probes.probe_pooled(encoder, fewer, test, PROFILE)
+    table = json.loads((tmp_path / "checkpoints" / "class" / probes.PROBES_FILE).read_text())
+    assert sorted(row["data"]["train_images"] for row in table["rows"].values()) == [80, 120]
+    assert probes.probe_pooled(encoder, train, test, PROFILE)["source"] != probes.MEASURED_NOW
