@@ -28,12 +28,17 @@ def tiny_sets():
     return train, test
 
 
-def test_a_probe_is_stored_and_read_back_only_for_the_same_weights_and_images(tmp_path, monkeypatch):
+@pytest.fixture
+def nothing_stored(tmp_path, monkeypatch):
+    """(train, test, an untrained encoder), with an empty data folder and nothing shipped."""
     monkeypatch.setenv("SSLTEACH_DATA", str(tmp_path))
     monkeypatch.setenv("SSLTEACH_CHECKPOINTS", str(tmp_path / "nothing shipped"))
-    train, test = tiny_sets()
     torch.manual_seed(0)
-    encoder = build_encoder("small").eval()
+    return (*tiny_sets(), build_encoder("small").eval())
+
+
+def test_a_probe_is_stored_and_read_back_only_for_the_same_weights_and_images(nothing_stored, tmp_path):
+    train, test, encoder = nothing_stored
     first = probes.probe_stages(encoder, train, test, PROFILE)
     assert {stage["source"] for stage in first} == {probes.MEASURED_NOW}
     expected = evaluate_blocks(encoder, train, test, PROFILE)
@@ -79,13 +84,9 @@ def test_every_stored_probe_measured_a_shipped_checkpoint():
     assert not stale, stale
 
 
-def test_probes_of_grey_copies_and_subsets_share_the_table(tmp_path, monkeypatch):
+def test_probes_of_grey_copies_and_subsets_share_the_table(nothing_stored, tmp_path):
     """A probe of other images (a subset, grey copies) adds its row; it does not replace the table."""
-    monkeypatch.setenv("SSLTEACH_DATA", str(tmp_path))
-    monkeypatch.setenv("SSLTEACH_CHECKPOINTS", str(tmp_path / "nothing shipped"))
-    train, test = tiny_sets()
-    torch.manual_seed(0)
-    encoder = build_encoder("small").eval()
+    train, test, encoder = nothing_stored
     probes.probe_pooled(encoder, train, test, PROFILE)
     fewer = dataclasses.replace(train, images=train.images[:80], labels=train.labels[:80])
     probes.probe_pooled(encoder, fewer, test, PROFILE)
