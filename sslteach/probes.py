@@ -51,29 +51,34 @@ def images_fingerprint(*tensors: torch.Tensor) -> str:
     return digest.hexdigest()
 
 
-def stored_or_measured(readout: str, encoder, train_set, test_set, profile, measure, save: bool = True):
+def stored_or_measured(readout: str, encoder, train_set, test_set, profile, measure, save: bool = True, *,
+                       images: str | None = None, file: str = PROBES_FILE, protocol: dict = PROTOCOL):
     """The stored result of ``readout`` for these weights and images, or ``measure()`` now
     (stored in the user's table when ``save``). Returns (result, source).
 
     A table is kept for one profile and protocol (``transfer.measured_with``) but, unlike the
     course table, not for one set of data: lectures probe subsets and grey copies of the data,
     and the fingerprint of the exact images and labels probed already tells them apart. Each
-    row records its data (``sslteach.data.data_fingerprint``) for the reader."""
+    row records its data (``sslteach.data.data_fingerprint``) for the reader.
+
+    ``images`` is that fingerprint (default: of the profile's probe images,
+    ``evaluate.probe_data``); another measurement keeps its own ``file`` and ``protocol``
+    (lecture 07's, ``sphere_demo.measure_encoder``)."""
     fingerprint = weights_fingerprint(encoder.state_dict())
-    images = images_fingerprint(*probe_data(train_set, test_set, profile))
+    images = images or images_fingerprint(*probe_data(train_set, test_set, profile))
     name = f"{readout}:{fingerprint[:16]}:{images[:16]}"
-    settings = measured_with(profile, PROTOCOL)
-    for path, table, _ in stored_tables(profile.name, PROBES_FILE, PROTOCOL):
+    settings = measured_with(profile, protocol)
+    for path, table, _ in stored_tables(profile.name, file, protocol):  # of this protocol
         row = table["rows"].get(name)
         if (row is not None and (row["fingerprint"], row["images"]) == (fingerprint, images)
-                and all(table.get(k) == v for k, v in settings.items())):
+                and all(table.get(k) == settings[k] for k in ("profile", "profile_settings"))):
             return row["result"], str(path)
     start = time.perf_counter()
     result = measure()
     if save:
         row = {"readout": readout, "fingerprint": fingerprint, "images": images, "result": result,
                "data": data_fingerprint(train_set, test_set), "seconds": time.perf_counter() - start}
-        store_row(table_paths(profile.name, PROBES_FILE)[0], settings, name, row)
+        store_row(table_paths(profile.name, file)[0], settings, name, row)
     return result, MEASURED_NOW
 
 

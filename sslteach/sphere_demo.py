@@ -145,6 +145,36 @@ def measure(features: Measured, num_classes: int = 10) -> dict:
     }
 
 
+MEASURES_FILE = "sphere_measures.json"
+"""Where ``measure_encoder`` keeps its results, beside the checkpoints (like ``probes.PROBES_FILE``)."""
+
+
+def measure_protocol(settings: MeasureSettings) -> dict:
+    """What a stored measurement measured: ``measure`` on ``encoder_features`` of the images of
+    ``settings`` (counts, kNN settings, view recipe and seed); a table of another protocol is not read."""
+    return {"measure": "sphere_demo.measure of sphere_demo.encoder_features (alignment alpha 2, uniformity t 2, weighted kNN)",
+            "settings": repr(settings), "version": 1}
+
+
+def measure_encoder(encoder, train_set, test_set, profile, save: bool = True) -> dict:
+    """``measure(encoder_features(encoder, measurement_images(...)))`` for the profile's protocol,
+    read from the stored table when these weights were measured on these images before (the
+    store of ``sslteach.probes``: about 7,000 images through the encoder, a few seconds each on a
+    laptop CPU, for every checkpoint of the course), else measured now. Returns
+    {"alignment", "uniformity", "knn", "source"}; ``probes.source_note`` reads the source."""
+    from .probes import images_fingerprint, stored_or_measured
+
+    settings = measure_settings(profile)
+    n_bank, n_test = settings.bank_images, settings.test_images
+    images = images_fingerprint(train_set.images[:n_bank], train_set.labels[:n_bank], test_set.images[:n_test],
+                                test_set.labels[:n_test], test_set.images[: settings.pair_images])
+    result, source = stored_or_measured(
+        "sphere", encoder, train_set, test_set, profile,
+        lambda: measure(encoder_features(encoder, measurement_images(train_set, test_set, settings))), save,
+        images=images, file=MEASURES_FILE, protocol=measure_protocol(settings))
+    return {**result, "source": source}
+
+
 @torch.no_grad()
 def view_features(encoder, images: torch.Tensor, recipe: ViewRecipe, views: int, generator=None) -> torch.Tensor:
     """The bank a head trains on: frozen features of ``views`` random views of every image.

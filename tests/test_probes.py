@@ -12,6 +12,9 @@ from sslteach.data.store import ImageSet
 from sslteach.encoders import build_encoder
 from sslteach.evaluate import evaluate_blocks
 from sslteach.profiles import CLASS
+from sslteach.sphere_demo import (
+    MEASURES_FILE, encoder_features, measure, measure_encoder, measure_protocol, measure_settings, measurement_images,
+)
 from sslteach.transfer import SHIPPED_DATA, measured_with, weights_fingerprint
 
 from helpers import random_images
@@ -62,26 +65,50 @@ def test_a_probe_is_stored_and_read_back_only_for_the_same_weights_and_images(no
     assert probes.source_note(first, second) == f"measured now; stored in {stored_path}"
 
 
-def test_the_shipped_probes_are_read_with_todays_settings():
-    """If the protocol or the class profile's settings change, the shipped probes.json no longer
-    matches and every lecture probes live again (minutes more in CI): measure the table again
-    by executing the lectures, and ship data/checkpoints/class/probes.json."""
-    table = json.loads((SHIPPED_CHECKPOINTS / "class" / probes.PROBES_FILE).read_text())
-    assert {k: table[k] for k in ("profile", "profile_settings", "protocol")} == measured_with(CLASS, probes.PROTOCOL)
+SHIPPED_STORES = {  # file: its protocol for the class profile
+    probes.PROBES_FILE: probes.PROTOCOL,  # lectures 00-06
+    MEASURES_FILE: measure_protocol(measure_settings(CLASS)),  # lecture 07
+}
+
+
+@pytest.mark.parametrize("file", SHIPPED_STORES)
+def test_the_shipped_probes_are_read_with_todays_settings(file):
+    """If the protocol or the class profile's settings change, a shipped table no longer matches
+    and the lectures measure live again (minutes more in CI): measure the table again by
+    executing the lectures, and ship data/checkpoints/class/<file> (checkpoints/README.md)."""
+    table = json.loads((SHIPPED_CHECKPOINTS / "class" / file).read_text())
+    assert {k: table[k] for k in ("profile", "profile_settings", "protocol")} == measured_with(CLASS, SHIPPED_STORES[file])
     rows = table["rows"].values()
     assert rows and all(row["fingerprint"] and row["images"] for row in rows)
     assert all(row["data"]["source_md5"] == SHIPPED_DATA["source_md5"] for row in rows)
 
 
-def test_every_stored_probe_measured_a_shipped_checkpoint():
+@pytest.mark.parametrize("file", SHIPPED_STORES)
+def test_every_stored_probe_measured_a_shipped_checkpoint(file):
     """A row whose weights no longer ship is stale: the checkpoint was retrained and its lecture
-    now probes live (the docstring above says how to measure the table again)."""
+    now measures live (the docstring above says how to measure the table again)."""
     folder = SHIPPED_CHECKPOINTS / "class"
     shipped = {weights_fingerprint(encoder_from_checkpoint(load_checkpoint(path, checksum_required=True), "cpu").state_dict())
                for path in folder.glob("*.pt")}
-    table = json.loads((folder / probes.PROBES_FILE).read_text())
+    table = json.loads((folder / file).read_text())
     stale = [name for name, row in table["rows"].items() if row["fingerprint"] not in shipped]
     assert not stale, stale
+
+
+def test_lecture_07s_measurements_are_stored_per_weights_and_images(nothing_stored, tmp_path):
+    train, test, encoder = nothing_stored
+    tiny = dataclasses.replace(PROFILE, measure_bank_images=100, measure_test_images=50, measure_pair_images=20)
+    first = measure_encoder(encoder, train, test, tiny)
+    assert first["source"] == probes.MEASURED_NOW
+    live = measure(encoder_features(encoder, measurement_images(train, test, measure_settings(tiny))))
+    assert {k: first[k] for k in live} == live
+    stored = measure_encoder(encoder, train, test, tiny)
+    assert stored == {**first, "source": str(tmp_path / "checkpoints" / "class" / MEASURES_FILE)}
+    assert not (tmp_path / "checkpoints" / "class" / probes.PROBES_FILE).exists()  # a table of its own
+    fewer_pairs = dataclasses.replace(tiny, measure_pair_images=10)  # other settings: another protocol
+    assert measure_encoder(encoder, train, test, fewer_pairs)["source"] == probes.MEASURED_NOW
+    other_test = dataclasses.replace(test, images=test.images.flip(-1))
+    assert measure_encoder(encoder, train, other_test, tiny, save=False)["source"] == probes.MEASURED_NOW
 
 
 def test_probes_of_grey_copies_and_subsets_share_the_table(nothing_stored, tmp_path):
