@@ -98,6 +98,33 @@ def gaps_to(points: dict, reference: str = "supervised") -> dict:
             for method, mine in points.items() if method != reference}
 
 
+def gap_changes(points: dict, spread: dict, reference: str = "supervised") -> dict:
+    """How the gap to ``reference`` moves from each rung to the next, read with the course's
+    effect rule (``headline.compare``).
+
+    A rung is one seed, so its noise is its method's seed spread at 1x (``spread``: per-seed
+    probes). A change of the gap between two rungs adds up four single-seed values (each method
+    at both rungs), so its spread is sqrt(2 (sd_method^2 + sd_reference^2)), and the change counts
+    when it is larger than ``EFFECT_SPREADS`` times that. Returns {method: [{"from", "to" (images
+    through the encoder), "change" (of reference - method), "bar", "verdict": "widens",
+    "narrows" or "level within noise"}, ...]} for the methods with two rungs the reference has.
+    """
+    import math
+
+    from .headline import EFFECT_SPREADS, summarize
+
+    changes = {}
+    for method, gap in gaps_to(points, reference).items():
+        bar = EFFECT_SPREADS * math.sqrt(2 * (summarize(spread[method])["sd"] ** 2 + summarize(spread[reference])["sd"] ** 2))
+        steps = list(gap.items())
+        changes[method] = [
+            {"from": x0, "to": x1, "change": g1 - g0, "bar": bar,
+             "verdict": ("widens" if g1 > g0 else "narrows") if abs(g1 - g0) > bar else "level within noise"}
+            for (x0, g0), (x1, g1) in zip(steps, steps[1:])
+        ]
+    return {method: steps for method, steps in changes.items() if steps}
+
+
 def run_rung(method: str, multiple: int, images, labels, train_set, test_set, profile: Profile,
              data: dict | None = None) -> dict:
     """Train one rung (or load its checkpoint), store it in half precision, measure it, and add

@@ -85,6 +85,22 @@ def test_the_ladder_curves_start_at_the_class_checkpoint_and_carry_its_seed_spre
     assert gaps == {"rotation": {80: pytest.approx(0.20), 240: pytest.approx(0.19)}}  # x10 has no supervised rung
 
 
+def test_a_change_of_the_gap_counts_only_beyond_the_seed_noise_of_four_single_seed_values():
+    points = {"supervised": [(80, 0.70), (240, 0.80), (800, 0.86)],
+              "npid": [(80, 0.55), (240, 0.59), (800, 0.645)],
+              "rotation": [(80, 0.52), (240, 0.56)]}
+    spread = {"supervised": [0.70, 0.71, 0.72], "npid": [0.54, 0.55, 0.56], "rotation": [0.47, 0.52, 0.49]}
+    changes = ladder.gap_changes(points, spread)
+    bar = 2 * (2 * (0.01 ** 2 + 0.01 ** 2)) ** 0.5  # sd 0.01 on both sides: 0.04
+    assert [(c["from"], c["to"], c["verdict"]) for c in changes["npid"]] == [(80, 240, "widens"), (240, 800, "level within noise")]
+    assert changes["npid"][0]["change"] == pytest.approx(0.06) and changes["npid"][0]["bar"] == pytest.approx(bar)
+    assert changes["npid"][1]["change"] == pytest.approx(0.005)
+    # rotation's seeds spread by 0.025: the same widening of 0.06 is level within that noise
+    assert [c["verdict"] for c in changes["rotation"]] == ["level within noise"]
+    points["npid"][2] = (800, 0.75)
+    assert ladder.gap_changes(points, spread)["npid"][1]["verdict"] == "narrows"
+
+
 def test_the_shipped_ladder_rows_are_current_and_say_how_they_were_made():
     """Every rung that ships is of its method's current recipe (a recipe change must train it
     again, or lecture 08 would hide it), was read with the headline protocol, counts its compute
