@@ -107,7 +107,8 @@ def gap_changes(points: dict, spread: dict, reference: str = "supervised") -> di
     at both rungs), so its spread is sqrt(2 (sd_method^2 + sd_reference^2)), and the change counts
     when it is larger than ``EFFECT_SPREADS`` times that. Returns {method: [{"from", "to" (images
     through the encoder), "change" (of reference - method), "bar", "verdict": "widens",
-    "narrows" or "level within noise"}, ...]} for the methods with two rungs the reference has.
+    "narrows" or "level within noise"}, ...]} for the methods with two rungs the reference has;
+    with fewer than two seeds on a side there is no spread to go by: "not enough seeds".
     """
     import math
 
@@ -116,10 +117,12 @@ def gap_changes(points: dict, spread: dict, reference: str = "supervised") -> di
     changes = {}
     for method, gap in gaps_to(points, reference).items():
         bar = EFFECT_SPREADS * math.sqrt(2 * (summarize(spread[method])["sd"] ** 2 + summarize(spread[reference])["sd"] ** 2))
+        seeded = min(len(spread[method]), len(spread[reference])) >= 2
         steps = list(gap.items())
         changes[method] = [
             {"from": x0, "to": x1, "change": g1 - g0, "bar": bar,
-             "verdict": ("widens" if g1 > g0 else "narrows") if abs(g1 - g0) > bar else "level within noise"}
+             "verdict": "not enough seeds" if not seeded else
+             ("widens" if g1 > g0 else "narrows") if abs(g1 - g0) > bar else "level within noise"}
             for (x0, g0), (x1, g1) in zip(steps, steps[1:])
         ]
     return {method: steps for method, steps in changes.items() if steps}

@@ -161,7 +161,10 @@ def measure_encoder(encoder, train_set, test_set, profile, save: bool = True) ->
     read from the stored table when these weights were measured on these images before (the
     store of ``sslteach.probes``: about 7,000 images through the encoder, a few seconds each on a
     laptop CPU, for every checkpoint of the course), else measured now. Returns
-    {"alignment", "uniformity", "knn", "source"}; ``probes.source_note`` reads the source."""
+    {"alignment", "uniformity", "knn", "source"}; ``probes.source_note`` reads the source.
+
+    The key is the protocol's uint8 images, not the views: views drawn on another device (other
+    random draws from the same seed) read the same stored row."""
     from .probes import images_fingerprint, stored_or_measured
 
     settings = measure_settings(profile)

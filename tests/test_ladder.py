@@ -99,6 +99,8 @@ def test_a_change_of_the_gap_counts_only_beyond_the_seed_noise_of_four_single_se
     assert [c["verdict"] for c in changes["rotation"]] == ["level within noise"]
     points["npid"][2] = (800, 0.75)
     assert ladder.gap_changes(points, spread)["npid"][1]["verdict"] == "narrows"
+    spread["npid"] = [0.55]  # one seed: no spread to read a change against
+    assert {c["verdict"] for c in ladder.gap_changes(points, spread)["npid"]} == {"not enough seeds"}
 
 
 def test_the_shipped_ladder_rows_are_current_and_say_how_they_were_made():
