@@ -47,7 +47,11 @@ class InpaintingSettings:
     """Pixels by which the predicted square overlaps the context on each side. Paper's code: 4 at
     128 x 128 images (a 64-pixel square); class: 1 at 32 x 32, the same 1/32 of the side."""
     overlap_weight: float = 10.0
-    """Loss weight of the overlapping band relative to the hole. Paper's code: 10; class: 10."""
+    """Loss weight of the overlapping band relative to the hole. Paper's code: 10; class: 10.
+    The class sweep (benchmarks/sweeps/, validation split, linear probe, seeds 0-2) measured 10:
+    42.6 +- 3.8 and 1: 45.2 +- 0.3 (+2.6 against a noise bar of 7.6: level), a learning rate of
+    0.2: 39.1 +- 3.7 (level). Reproduce: `python tools/sweep.py inpainting --set overlap_weight=1.0
+    --seed S`."""
 
 
 def central_square(size: int) -> slice:
