@@ -20,6 +20,7 @@ trained again.
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 from pathlib import Path
 
@@ -98,24 +99,23 @@ def gaps_to(points: dict, reference: str = "supervised") -> dict:
             for method, mine in points.items() if method != reference}
 
 
-def gap_changes(points: dict, spread: dict, reference: str = "supervised") -> dict:
+def gap_changes(gaps: dict, spread: dict, reference: str = "supervised") -> dict:
     """How the gap to ``reference`` moves from each rung to the next, read with the course's
     effect rule (``headline.compare``).
 
-    A rung is one seed, so its noise is its method's seed spread at 1x (``spread``: per-seed
-    probes). A change of the gap between two rungs adds up four single-seed values (each method
-    at both rungs), so its spread is sqrt(2 (sd_method^2 + sd_reference^2)), and the change counts
-    when it is larger than ``EFFECT_SPREADS`` times that. Returns {method: [{"from", "to" (images
-    through the encoder), "change" (of reference - method), "bar", "verdict": "widens",
-    "narrows" or "level within noise"}, ...]} for the methods with two rungs the reference has;
-    with fewer than two seeds on a side there is no spread to go by: "not enough seeds".
+    gaps : ``gaps_to(points, reference)``. A rung is one seed, so its noise is its method's seed
+    spread at 1x (``spread``: per-seed probes). A change of the gap between two rungs adds up four
+    single-seed values (each method at both rungs), so its spread is
+    sqrt(2 (sd_method^2 + sd_reference^2)), and the change counts when it is larger than
+    ``EFFECT_SPREADS`` times that. Returns {method: [{"from", "to" (images through the encoder),
+    "change" (of reference - method), "bar", "verdict": "widens", "narrows" or "level within
+    noise"}, ...]} for the methods with two rungs the reference has; with fewer than two seeds on
+    a side there is no spread to go by: "not enough seeds".
     """
-    import math
-
     from .headline import EFFECT_SPREADS, summarize
 
     changes = {}
-    for method, gap in gaps_to(points, reference).items():
+    for method, gap in gaps.items():
         bar = EFFECT_SPREADS * math.sqrt(2 * (summarize(spread[method])["sd"] ** 2 + summarize(spread[reference])["sd"] ** 2))
         seeded = min(len(spread[method]), len(spread[reference])) >= 2
         steps = list(gap.items())
@@ -126,6 +126,49 @@ def gap_changes(points: dict, spread: dict, reference: str = "supervised") -> di
             for (x0, g0), (x1, g1) in zip(steps, steps[1:])
         ]
     return {method: steps for method, steps in changes.items() if steps}
+
+
+def print_longer_schedules(methods, profile: Profile, data: dict) -> dict:
+    """Lecture 08's verdict on ``methods`` for the lecture that teaches them: their rows of the
+    headline table beside both baselines (``headline.print_table``: every seed's mean ± sd and
+    the effect rule against random init), then, for each method and the supervised baseline, the
+    probe at each stored rung of the ladder against random init's mean and the course's goal
+    (``headline.COURSE_GOAL``), and the distance to supervised at each rung both have: how far the
+    same recipe gets with a longer schedule, and whether labels gain more. Only rows measured on
+    these images (``data``) count. Returns {method: {multiple: probe - random init's mean}} (at
+    1x the mean over the seeds) with "supervised" among the methods, or {} when these images have
+    no headline rows yet (lecture 08 measures them)."""
+    from .headline import BASELINES, COURSE_GOAL, print_table, seed_values, stored_rows, summarize
+
+    head = stored_rows(profile.name, data=data)
+    order = dict.fromkeys(("random-init", *methods, *BASELINES))  # the baselines once each
+    mine = {name: row for m in order for name, row in head.items() if row["method"] == m}
+    if not any(row["method"] == "random-init" for row in mine.values()):
+        print("no headline rows measured on these images yet: lecture 08 measures them")
+        return {}
+    print_table(mine)
+    floor = summarize(seed_values(head, "random-init"))["mean"]
+    rungs = stored_rungs(profile.name, data)
+    print(f"\nlinear probe by pretraining compute (the class budget = 1x), against random init's "
+          f"{100 * floor:.1f}% and the course's goal of +{100 * COURSE_GOAL:.0f} points:")
+    probes = {}
+    for method in (m for m in order if m != "random-init"):
+        per_seed = seed_values(head, method)
+        if not per_seed:
+            continue
+        probes[method] = {1: summarize(per_seed)["mean"]} | dict(sorted(
+            (row["multiple"], row["linear_probe"]) for row in rungs.values() if row["method"] == method))
+        print(f"  {method:<13}" + "; ".join(
+            f"{k}x {100 * p:.1f}% ({100 * (p - floor):+.1f}, "
+            + (f"mean of {len(per_seed)} seeds)" if k == 1 else "one seed)")
+            for k, p in probes[method].items())
+            + ("" if len(probes[method]) > 1 else "; no longer rung stored yet"))
+    reference = probes.get("supervised", {})
+    for method, mine in probes.items():
+        gap = {k: reference[k] - p for k, p in mine.items() if k in reference}
+        if method != "supervised" and len(gap) > 1:
+            print(f"supervised - {method}: " + "; ".join(f"{k}x {100 * d:.1f} points" for k, d in gap.items()))
+    return {method: {k: p - floor for k, p in mine.items()} for method, mine in probes.items()}
 
 
 def run_rung(method: str, multiple: int, images, labels, train_set, test_set, profile: Profile,

@@ -90,7 +90,7 @@ def test_a_change_of_the_gap_counts_only_beyond_the_seed_noise_of_four_single_se
               "npid": [(80, 0.55), (240, 0.59), (800, 0.645)],
               "rotation": [(80, 0.52), (240, 0.56)]}
     spread = {"supervised": [0.70, 0.71, 0.72], "npid": [0.54, 0.55, 0.56], "rotation": [0.47, 0.52, 0.49]}
-    changes = ladder.gap_changes(points, spread)
+    changes = ladder.gap_changes(ladder.gaps_to(points), spread)
     bar = 2 * (2 * (0.01 ** 2 + 0.01 ** 2)) ** 0.5  # sd 0.01 on both sides: 0.04
     assert [(c["from"], c["to"], c["verdict"]) for c in changes["npid"]] == [(80, 240, "widens"), (240, 800, "level within noise")]
     assert changes["npid"][0]["change"] == pytest.approx(0.06) and changes["npid"][0]["bar"] == pytest.approx(bar)
@@ -98,9 +98,40 @@ def test_a_change_of_the_gap_counts_only_beyond_the_seed_noise_of_four_single_se
     # rotation's seeds spread by 0.025: the same widening of 0.06 is level within that noise
     assert [c["verdict"] for c in changes["rotation"]] == ["level within noise"]
     points["npid"][2] = (800, 0.75)
-    assert ladder.gap_changes(points, spread)["npid"][1]["verdict"] == "narrows"
+    assert ladder.gap_changes(ladder.gaps_to(points), spread)["npid"][1]["verdict"] == "narrows"
     spread["npid"] = [0.55]  # one seed: no spread to read a change against
-    assert {c["verdict"] for c in ladder.gap_changes(points, spread)["npid"]} == {"not enough seeds"}
+    assert {c["verdict"] for c in ladder.gap_changes(ladder.gaps_to(points), spread)["npid"]} == {"not enough seeds"}
+
+
+def test_a_lecture_shows_its_methods_over_seeds_and_how_far_a_longer_schedule_takes_them(monkeypatch, capsys):
+    from sslteach import headline
+
+    def row(method, seed, probe):
+        return {"method": method, "seed": seed, "linear_probe": probe, "knn": 0.4,
+                "label_efficiency": {"0.01": 0.3, "0.1": 0.4, "1.0": probe}}
+
+    head = {"random-init": row("random-init", 0, 0.44), "random-init-seed1": row("random-init", 1, 0.46),
+            "rotation": row("rotation", 0, 0.50), "rotation-seed1": row("rotation", 1, 0.47),
+            "npid": row("npid", 0, 0.55), "supervised": row("supervised", 0, 0.70)}
+    rungs = {"rotation-x3": {"method": "rotation", "multiple": 3, "linear_probe": 0.56},
+             "npid-x3": {"method": "npid", "multiple": 3, "linear_probe": 0.60},
+             "supervised-x3": {"method": "supervised", "multiple": 3, "linear_probe": 0.80}}
+    asked = []
+    monkeypatch.setattr(headline, "stored_rows", lambda name, data=None: asked.append(data) or head)
+    monkeypatch.setattr(ladder, "stored_rungs", lambda name, data: rungs)
+    shown = ladder.print_longer_schedules(["rotation", "jigsaw"], tiny_profile(), {"images": "these"})
+    assert asked == [{"images": "these"}]  # only rows of these images
+    # over random init's mean; jigsaw has no rows, npid was not asked for, supervised always is
+    assert shown == {"rotation": {1: pytest.approx(0.035), 3: pytest.approx(0.11)},
+                     "supervised": {1: pytest.approx(0.25), 3: pytest.approx(0.35)}}
+    table, ladder_lines = capsys.readouterr().out.split("\n\n")
+    assert [line.split()[0] for line in table.splitlines()[1:]] == ["random-init", "rotation", "supervised"]
+    assert "48.5 ± 2.1" in table and "level within noise" in table
+    assert "45.0%" in ladder_lines and "1x 48.5% (+3.5, mean of 2 seeds); 3x 56.0% (+11.0, one seed)" in ladder_lines
+    assert "supervised - rotation: 1x 21.5 points; 3x 24.0 points" in ladder_lines
+    monkeypatch.setattr(headline, "stored_rows", lambda name, data=None: {})
+    assert ladder.print_longer_schedules(["rotation"], tiny_profile(), {"images": "other"}) == {}
+    assert "lecture 08 measures them" in capsys.readouterr().out
 
 
 def test_the_shipped_ladder_rows_are_current_and_say_how_they_were_made():
