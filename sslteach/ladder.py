@@ -71,32 +71,37 @@ def stored_rungs(profile_name: str, data: dict) -> dict:
     return rows
 
 
-def curves(rungs: dict, head: dict, methods, profile: Profile) -> tuple[dict, dict]:
+def curves(rungs: dict, head: dict, methods, profile: Profile, at_1x: str = "seed 0") -> tuple[dict, dict]:
     """The ladder as ``table_figures.plot_ladder`` draws it, from stored rows.
 
     rungs : {name: row} of the ladder (``stored_rungs``); head : the headline rows, whose seed-0
     row of each method is its 1x rung (the class checkpoint itself) and whose seeds give the
-    spread there. Returns ({method: [(images through the encoder, linear probe), ...]} in order of
-    compute, {method: [linear probe per seed at 1x]}), for the ``methods`` with a headline row.
+    spread there. at_1x : the probe drawn at 1x: "seed 0" (that checkpoint, trained like every
+    longer rung: the plot's choice) or "mean" (of the seeds: the headline table's value). Returns
+    ({method: [(images through the encoder, linear probe), ...]} in order of compute,
+    {method: [linear probe per seed at 1x]}), for the ``methods`` with a headline row.
     """
-    from .headline import seed_row, seed_values
+    from .headline import seed_row, seed_values, summarize
 
+    if at_1x not in ("seed 0", "mean"):
+        raise ValueError(f'at_1x={at_1x!r}: the 1x point is "seed 0" or "mean"')
     points, seeds = {}, {}
     for method in methods:
         first = seed_row(head, method, 0)
         if first is None:
             continue
-        mine = [(row["images_through_encoder"], row["linear_probe"]) for row in rungs.values() if row["method"] == method]
-        points[method] = sorted([(profile.steps * profile.batch_size, first["linear_probe"]), *mine])
         seeds[method] = seed_values(head, method)
+        at_budget = first["linear_probe"] if at_1x == "seed 0" else summarize(seeds[method])["mean"]
+        longer = [(row["images_through_encoder"], row["linear_probe"]) for row in rungs.values() if row["method"] == method]
+        points[method] = sorted([(profile.steps * profile.batch_size, at_budget), *longer])
     return points, seeds
 
 
 def gaps_to(points: dict, reference: str = "supervised") -> dict:
     """{method: {images through the encoder: reference's probe - method's probe}} at the rungs both have."""
     theirs = dict(points.get(reference, []))
-    return {method: {x: theirs[x] - y for x, y in mine if x in theirs}
-            for method, mine in points.items() if method != reference}
+    return {method: {x: theirs[x] - y for x, y in line if x in theirs}
+            for method, line in points.items() if method != reference}
 
 
 def gap_changes(gaps: dict, spread: dict, reference: str = "supervised") -> dict:
@@ -142,33 +147,30 @@ def print_longer_schedules(methods, profile: Profile, data: dict) -> dict:
 
     head = stored_rows(profile.name, data=data)
     order = dict.fromkeys(("random-init", *methods, *BASELINES))  # the baselines once each
-    mine = {name: row for m in order for name, row in head.items() if row["method"] == m}
-    if not any(row["method"] == "random-init" for row in mine.values()):
+    shown = {name: row for m in order for name, row in head.items() if row["method"] == m}
+    if not any(row["method"] == "random-init" for row in shown.values()):
         print("no headline rows measured on these images yet: lecture 08 measures them")
         return {}
-    print_table(mine)
+    print_table(shown)
     floor = summarize(seed_values(head, "random-init"))["mean"]
-    rungs = stored_rungs(profile.name, data)
+    points, seeds = curves(stored_rungs(profile.name, data), head, [m for m in order if m != "random-init"],
+                           profile, at_1x="mean")
+    budget = profile.steps * profile.batch_size
+    probes = {method: {round(x / budget): p for x, p in line} for method, line in points.items()}
     print(f"\nlinear probe by pretraining compute (the class budget = 1x), against random init's "
           f"{100 * floor:.1f}% and the course's goal of +{100 * COURSE_GOAL:.0f} points:")
-    probes = {}
-    for method in (m for m in order if m != "random-init"):
-        per_seed = seed_values(head, method)
-        if not per_seed:
-            continue
-        probes[method] = {1: summarize(per_seed)["mean"]} | dict(sorted(
-            (row["multiple"], row["linear_probe"]) for row in rungs.values() if row["method"] == method))
+    for method, probe in probes.items():
         print(f"  {method:<13}" + "; ".join(
             f"{k}x {100 * p:.1f}% ({100 * (p - floor):+.1f}, "
-            + (f"mean of {len(per_seed)} seeds)" if k == 1 else "one seed)")
-            for k, p in probes[method].items())
-            + ("" if len(probes[method]) > 1 else "; no longer rung stored yet"))
+            + (f"mean of {len(seeds[method])} seeds)" if k == 1 else "one seed)")
+            for k, p in probe.items())
+            + ("" if len(probe) > 1 else "; no longer rung stored yet"))
     reference = probes.get("supervised", {})
-    for method, mine in probes.items():
-        gap = {k: reference[k] - p for k, p in mine.items() if k in reference}
+    for method, probe in probes.items():
+        gap = {k: reference[k] - p for k, p in probe.items() if k in reference}
         if method != "supervised" and len(gap) > 1:
             print(f"supervised - {method}: " + "; ".join(f"{k}x {100 * d:.1f} points" for k, d in gap.items()))
-    return {method: {k: p - floor for k, p in mine.items()} for method, mine in probes.items()}
+    return {method: {k: p - floor for k, p in probe.items()} for method, probe in probes.items()}
 
 
 def run_rung(method: str, multiple: int, images, labels, train_set, test_set, profile: Profile,

@@ -83,6 +83,11 @@ def test_the_ladder_curves_start_at_the_class_checkpoint_and_carry_its_seed_spre
     assert seeds == {"supervised": [0.70, 0.71], "rotation": [0.50, 0.52]}  # npid has no headline row: left out
     gaps = ladder.gaps_to(points)
     assert gaps == {"rotation": {80: pytest.approx(0.20), 240: pytest.approx(0.19)}}  # x10 has no supervised rung
+    # the headline table's reading of 1x: the mean of the seeds, beside the same longer rungs
+    points, _ = ladder.curves(rungs, head, ["rotation"], profile, at_1x="mean")
+    assert points == {"rotation": [(80, pytest.approx(0.51)), (240, 0.55), (800, 0.58)]}
+    with pytest.raises(ValueError, match="seed 0"):
+        ladder.curves(rungs, head, ["rotation"], profile, at_1x="best")
 
 
 def test_a_change_of_the_gap_counts_only_beyond_the_seed_noise_of_four_single_seed_values():
@@ -113,13 +118,15 @@ def test_a_lecture_shows_its_methods_over_seeds_and_how_far_a_longer_schedule_ta
     head = {"random-init": row("random-init", 0, 0.44), "random-init-seed1": row("random-init", 1, 0.46),
             "rotation": row("rotation", 0, 0.50), "rotation-seed1": row("rotation", 1, 0.47),
             "npid": row("npid", 0, 0.55), "supervised": row("supervised", 0, 0.70)}
-    rungs = {"rotation-x3": {"method": "rotation", "multiple": 3, "linear_probe": 0.56},
-             "npid-x3": {"method": "npid", "multiple": 3, "linear_probe": 0.60},
-             "supervised-x3": {"method": "supervised", "multiple": 3, "linear_probe": 0.80}}
+    profile = tiny_profile()
+    x3 = 3 * profile.steps * profile.batch_size
+    rungs = {"rotation-x3": {"method": "rotation", "multiple": 3, "images_through_encoder": x3, "linear_probe": 0.56},
+             "npid-x3": {"method": "npid", "multiple": 3, "images_through_encoder": x3, "linear_probe": 0.60},
+             "supervised-x3": {"method": "supervised", "multiple": 3, "images_through_encoder": x3, "linear_probe": 0.80}}
     asked = []
     monkeypatch.setattr(headline, "stored_rows", lambda name, data=None: asked.append(data) or head)
     monkeypatch.setattr(ladder, "stored_rungs", lambda name, data: rungs)
-    shown = ladder.print_longer_schedules(["rotation", "jigsaw"], tiny_profile(), {"images": "these"})
+    shown = ladder.print_longer_schedules(["rotation", "jigsaw"], profile, {"images": "these"})
     assert asked == [{"images": "these"}]  # only rows of these images
     # over random init's mean; jigsaw has no rows, npid was not asked for, supervised always is
     assert shown == {"rotation": {1: pytest.approx(0.035), 3: pytest.approx(0.11)},
