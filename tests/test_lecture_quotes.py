@@ -38,8 +38,9 @@ def prose_name(method: str) -> str:
     return {"random-init": "random", "split-brain": "split-brain"}.get(method, method.split("-")[0])
 
 
+@pytest.fixture(scope="module")
 def table_quotes() -> tuple[dict, dict]:
-    """({method: every "mean ± sd" of it}, {(method, other): every "difference against a bar of"})
+    """Once for all the lectures: ({method: every "mean ± sd" of it}, {(method, other): every "difference against a bar of"})
     as a lecture would print them from the shipped headline table (in %), over the metrics."""
     rows = json.loads((ROOT / "checkpoints" / "class" / headline.TABLE_FILE).read_text())["rows"]
     methods = sorted({row["method"] for row in rows.values()})
@@ -62,10 +63,10 @@ def stale_quotes(text: str, stem: str, summaries: dict, comparisons: dict) -> li
     stale = []
     for paragraph in text.splitlines():
         named = [m for m in summaries if prose_name(m) in paragraph.lower()]
-        mine = set().union(*(summaries[m] for m in named))
+        theirs = set().union(*(summaries[m] for m in named))
         against = {*itertools.permutations(named, 2), *((m, "random-init") for m in named if m != "random-init")}
         pairs = set().union(*(comparisons[pair] for pair in against))
-        stale += [q for q in MEAN_SD.findall(paragraph) if q not in mine and (stem, q) not in OTHER_SOURCES]
+        stale += [q for q in MEAN_SD.findall(paragraph) if q not in theirs and (stem, q) not in OTHER_SOURCES]
         stale += [q for q in COMPARISON.findall(paragraph) if q not in pairs]
     return stale
 
@@ -88,8 +89,8 @@ def test_a_quote_counts_only_for_the_methods_its_paragraph_names():
 
 
 @pytest.mark.parametrize("lecture", LECTURES, ids=lambda p: p.stem)
-def test_every_quote_of_the_headline_table_is_todays(lecture):
-    stale = stale_quotes(markdown(lecture), lecture.stem, *table_quotes())
+def test_every_quote_of_the_headline_table_is_todays(lecture, table_quotes):
+    stale = stale_quotes(markdown(lecture), lecture.stem, *table_quotes)
     assert not stale, (f"{lecture.name} quotes values the headline table (checkpoints/class/"
                        f"{headline.TABLE_FILE}) does not give today for the methods their paragraphs "
                        f"name: {stale}; rewrite them from `python -m sslteach.headline` (lecture 08, section 3)")
