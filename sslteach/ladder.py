@@ -13,9 +13,9 @@ three seeds' rows in the headline table give the spread.
 Each rung's checkpoint is stored in half precision, ``<checkpoints>/<profile>/ladder/<method>-x<k>.pt``
 (half the size; the row is measured on the half-precision weights, so the file and the row
 agree exactly), and its row goes to ``ladder.json`` beside the checkpoints: method, multiple,
-steps, images through the encoder, training seconds and device, the fingerprint of the weights
-and the command that made it. Rows already stored for the same settings and recipe are not
-trained again.
+steps, images through the encoder, training seconds and device, how well the pretext task was
+solved at the end (``pretext_at_end``), the fingerprint of the weights and the command that made
+it. Rows already stored for the same settings and recipe are not trained again.
 """
 from __future__ import annotations
 
@@ -51,6 +51,20 @@ def half_precision(checkpoint: dict) -> dict:
     """The checkpoint with its encoder's floating-point tensors in float16 (loading casts back)."""
     encoder = {k: v.half() if v.is_floating_point() else v for k, v in checkpoint["encoder"].items()}
     return {**checkpoint, "encoder": encoder, "encoder_dtype": "float16"}
+
+
+PRETEXT_WINDOW = 20
+"""Steps at the end of a run over which :func:`pretext_at_end` averages each training metric."""
+
+
+def pretext_at_end(history: dict, steps: int, window: int = PRETEXT_WINDOW) -> dict:
+    """How well a run solved its pretext task when it stopped: the mean over its last ``window``
+    steps of every metric the training history records once per step (loss, accuracy on the
+    pretext task, colour error, ...; a per-round metric such as DeepCluster's NMI is left out).
+    A rung's row keeps it beside its probe: solving the task better is not learning better
+    features, and the ladder can show both."""
+    return {name: sum(values[-window:]) / len(values[-window:]) for name, values in history.items()
+            if isinstance(values, list) and len(values) == steps and steps > 0}
 
 
 def ladder_command(method: str, multiple: int, profile_name: str) -> str:
@@ -133,11 +147,12 @@ def gap_changes(gaps: dict, spread: dict, reference: str = "supervised") -> dict
     return {method: steps for method, steps in changes.items() if steps}
 
 
-def print_longer_schedules(methods, profile: Profile, data: dict) -> dict:
+def print_longer_schedules(methods, profile: Profile, data: dict, table: bool = True) -> dict:
     """Lecture 08's verdict on ``methods`` for the lecture that teaches them: their rows of the
     headline table beside both baselines (``headline.print_table``: every seed's mean ± sd and
-    the effect rule against random init), then, for each method and the supervised baseline, the
-    probe at each stored rung of the ladder against random init's mean and the course's goal
+    the effect rule against random init; ``table=False`` leaves them out, for a lecture that has
+    just shown them), then, for each method and the supervised baseline, the probe at each
+    stored rung of the ladder against random init's mean and the course's goal
     (``headline.COURSE_GOAL``), and the distance to supervised at each rung both have: how far the
     same recipe gets with a longer schedule, and whether labels gain more. Only rows measured on
     these images (``data``) count. Returns {method: {multiple: probe - random init's mean}} (at
@@ -151,13 +166,15 @@ def print_longer_schedules(methods, profile: Profile, data: dict) -> dict:
     if not any(row["method"] == "random-init" for row in shown.values()):
         print("no headline rows measured on these images yet: lecture 08 measures them")
         return {}
-    print_table(shown)
+    if table:
+        print_table(shown)
+        print()
     floor = summarize(seed_values(head, "random-init"))["mean"]
     points, seeds = curves(stored_rungs(profile.name, data), head, [m for m in order if m != "random-init"],
                            profile, at_1x="mean")
     budget = profile.steps * profile.batch_size
     probes = {method: {round(x / budget): p for x, p in line} for method, line in points.items()}
-    print(f"\nlinear probe by pretraining compute (the class budget = 1x), against random init's "
+    print(f"linear probe by pretraining compute (the class budget = 1x), against random init's "
           f"{100 * floor:.1f}% and the course's goal of +{100 * COURSE_GOAL:.0f} points:")
     for method, probe in probes.items():
         print(f"  {method:<13}" + "; ".join(
@@ -171,6 +188,24 @@ def print_longer_schedules(methods, profile: Profile, data: dict) -> dict:
         if method != "supervised" and len(gap) > 1:
             print(f"supervised - {method}: " + "; ".join(f"{k}x {100 * d:.1f} points" for k, d in gap.items()))
     return {method: {k: p - floor for k, p in probe.items()} for method, probe in probes.items()}
+
+
+def _shown(metric: str, value: float) -> str:
+    return f"{100 * value:.1f}%" if "accuracy" in metric else f"{value:.3f}"  # a fraction, or a loss or an error
+
+
+def print_pretext_by_rung(method: str, checkpoint: dict, profile: Profile, data: dict, metric: str = "accuracy") -> dict:
+    """How well ``method`` solved its pretext task at the end of each run: the class checkpoint
+    (``checkpoint``, seed 0) at 1x, then every stored rung that recorded it (``pretext_at_end``).
+    Prints one line; returns {multiple: value}. Read beside the probes of
+    :func:`print_longer_schedules`: a task solved better is not always better features."""
+    solved = {1: pretext_at_end(checkpoint["history"], profile.steps)[metric]}
+    solved |= {row["multiple"]: row["pretext_at_end"][metric] for row in stored_rungs(profile.name, data).values()
+               if row["method"] == method and metric in row.get("pretext_at_end", {})}
+    solved = dict(sorted(solved.items()))
+    print(f"{method}'s training {metric} on its pretext task (the mean of the last {PRETEXT_WINDOW} steps; "
+          f"seed 0 at every rung): " + "; ".join(f"{k}x {_shown(metric, v)}" for k, v in solved.items()))
+    return solved
 
 
 def run_rung(method: str, multiple: int, images, labels, train_set, test_set, profile: Profile,
@@ -198,6 +233,7 @@ def run_rung(method: str, multiple: int, images, labels, train_set, test_set, pr
         "fingerprint": weights_fingerprint(encoder.state_dict()),
         "command": ladder_command(method, multiple, profile.name),
         "recipe": checkpoint.get("recipe"),
+        "pretext_at_end": pretext_at_end(history, rung.steps),
         **measure(encoder, train_set, test_set, profile),
     }
     settings = table_settings(profile, train_set, test_set, PROTOCOL)  # with the data fingerprint

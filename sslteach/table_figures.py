@@ -95,12 +95,14 @@ def plot_label_efficiency_seeds(values: dict, labelled: int, references: dict | 
     plt.show()
 
 
-def plot_ladder(rungs: dict, seeds: dict, floor: list[float], floor_name: str = "random-init"):
+def plot_ladder(rungs: dict, seeds: dict, floor: list[float], floor_name: str = "random-init",
+                title: str | None = None):
     """Headline linear probe against pretraining compute, one line per method, log x axis.
 
     rungs : {method: [(images through the encoder, accuracy), ...]}, every rung including 1x;
     seeds : {method: [accuracy per seed]} at 1x, drawn as a +- one standard deviation bar there;
-    floor : the accuracies (per seed) of ``floor_name``, which gets no compute, drawn as a band.
+    floor : the accuracies (per seed) of ``floor_name``, which gets no compute, drawn as a band;
+    title : what the lines have in common, when a lecture draws the ladder in parts.
     """
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     mean, sd = _mean_sd(floor)
@@ -117,8 +119,10 @@ def plot_ladder(rungs: dict, seeds: dict, floor: list[float], floor_name: str = 
     ax.set_xscale("log")
     ax.set_xlabel("pretraining compute (images through the encoder, log scale)")
     ax.set_ylabel("linear probe on final features (%)")
+    if title:
+        ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left")  # the lines end on the right, the floor is low
     fig.tight_layout()
     label_line_ends(ax, ends_x, ends_y, names, colours)
     plt.show()

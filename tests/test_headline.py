@@ -192,6 +192,9 @@ def test_the_ladder_plot_puts_compute_on_a_log_axis_with_the_floor_as_a_band(sho
     band = [p for p in ax.patches if p.get_label().startswith("random-init")][0]
     assert band.get_y() == pytest.approx(44.0) and band.get_height() == pytest.approx(2.0)
     assert {t.get_text() for t in ax.texts} == {"supervised", "rotation"}
+    assert ax.get_title() == ""
+    plot_ladder(rungs, {}, [0.44, 0.46], title="methods of lecture 04")
+    assert shown[1].axes[0].get_title() == "methods of lecture 04"
 
 
 def test_the_label_efficiency_plot_draws_seed_means_and_the_from_scratch_references(shown):

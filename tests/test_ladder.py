@@ -47,6 +47,8 @@ def test_a_rung_is_trained_stored_in_half_precision_measured_and_not_trained_twi
     assert row["fingerprint"] == weights_fingerprint(encoder_from_checkpoint(checkpoint).state_dict())
     assert row["command"] == "python -m sslteach.ladder rotation --multiples 2 --profile class"
     assert 0 <= row["linear_probe"] <= 1 and 0 <= row["knn"] <= 1
+    assert set(row["pretext_at_end"]) == {"loss", "accuracy"}  # rotation's per-step metrics
+    assert row["pretext_at_end"]["accuracy"] == pytest.approx(sum(checkpoint["history"]["accuracy"]) / 2)
     data = data_fingerprint(train, test)
     assert ladder.stored_rungs("class", data)["rotation-x2"]["fingerprint"] == row["fingerprint"]
     # a rung of other images is not drawn beside this data's headline rows
@@ -61,6 +63,27 @@ def test_a_rung_is_trained_stored_in_half_precision_measured_and_not_trained_twi
     table["rows"]["rotation-x2"]["recipe"] = {"earlier": 1}
     table_path.write_text(json.dumps(table))
     assert "rotation-x2" not in ladder.stored_rungs("class", data)
+
+
+def test_the_pretext_at_the_end_of_a_run_averages_the_last_steps_of_each_per_step_metric():
+    history = {"loss": [4.0, 3.0, 2.0, 1.0], "accuracy": [0.1, 0.2, 0.3, 0.5], "nmi_labels": [0.2, 0.3],
+               "seconds": 9.0, "images_seen": 64}
+    assert ladder.pretext_at_end(history, 4, window=2) == {"loss": 1.5, "accuracy": pytest.approx(0.4)}
+    assert ladder.pretext_at_end(history, 4) == {"loss": 2.5, "accuracy": pytest.approx(0.275)}  # fewer steps than the window
+
+
+def test_the_pretext_task_is_read_at_every_rung_that_recorded_it(monkeypatch, capsys):
+    profile = tiny_profile(steps=2)
+    checkpoint = {"history": {"loss": [2.0, 1.0], "accuracy": [0.2, 0.4]}}
+    rungs = {"context-x3": {"method": "context", "multiple": 3, "pretext_at_end": {"accuracy": 0.6}},
+             "context-x10": {"method": "context", "multiple": 10},  # stored before rows recorded it
+             "jigsaw-x3": {"method": "jigsaw", "multiple": 3, "pretext_at_end": {"accuracy": 0.9}}}
+    monkeypatch.setattr(ladder, "stored_rungs", lambda name, data: rungs)
+    assert ladder.print_pretext_by_rung("context", checkpoint, profile, {}) == {1: pytest.approx(0.3), 3: 0.6}
+    assert "1x 30.0%; 3x 60.0%" in capsys.readouterr().out
+    assert ladder.print_pretext_by_rung("context", checkpoint, profile, {}, metric="loss") == {1: 1.5}
+    out = capsys.readouterr().out
+    assert "training loss on its pretext task" in out and "1x 1.500" in out  # a loss is not a percentage
 
 
 def test_the_command_line_refuses_unknown_methods(capsys):
@@ -136,6 +159,8 @@ def test_a_lecture_shows_its_methods_over_seeds_and_how_far_a_longer_schedule_ta
     assert "48.5 ± 2.1" in table and "level within noise" in table
     assert "45.0%" in ladder_lines and "1x 48.5% (+3.5, mean of 2 seeds); 3x 56.0% (+11.0, one seed)" in ladder_lines
     assert "supervised - rotation: 1x 21.5 points; 3x 24.0 points" in ladder_lines
+    assert ladder.print_longer_schedules(["rotation"], profile, {"images": "these"}, table=False) == shown
+    assert capsys.readouterr().out == ladder_lines  # the same ladder, without the table
     monkeypatch.setattr(headline, "stored_rows", lambda name, data=None: {})
     assert ladder.print_longer_schedules(["rotation"], tiny_profile(), {"images": "other"}) == {}
     assert "lecture 08 measures them" in capsys.readouterr().out
